@@ -6,6 +6,8 @@ SightlineError
     │   ├── MessageTooLarge    a size limit was passed (413 for bodies, 400 otherwise)
     │   └── VersionNotSupported  SIP version other than 2.0 (505)
     ├── TransactionError       a transaction was driven in a way RFC 3261 §17 forbids
+    ├── SipTimeoutError        no final response before Timer B/F
+    ├── SipTransportError      a request could not be sent
     └── DigestError            credentials could not be parsed or checked
 """
 
@@ -18,6 +20,8 @@ __all__ = [
     "MessageTooLarge",
     "SipError",
     "SipParseError",
+    "SipTimeoutError",
+    "SipTransportError",
     "TransactionError",
     "VersionNotSupported",
 ]
@@ -60,3 +64,11 @@ class TransactionError(SipError):
 
 class DigestError(SipError):
     """Digest credentials or challenges were malformed or could not be verified."""
+
+
+class SipTimeoutError(SipError):
+    """A client transaction got no final response in time (Timer B or F)."""
+
+
+class SipTransportError(SipError):
+    """A request could not be sent: no route, connection refused or closed."""

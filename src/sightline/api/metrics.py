@@ -1,0 +1,68 @@
+"""Prometheus exposition of the node's counters (SIP today; media and health later)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sightline.sip.stats import SipStats
+
+__all__ = ["SipCollector", "build_registry"]
+
+
+class SipCollector(Collector):
+    """Reads :class:`SipStats` at scrape time."""
+
+    def __init__(self, stats: SipStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield one family per counter."""
+        s = self._stats
+        requests = CounterMetricFamily(
+            "sightline_sip_requests", "SIP requests received", labels=["method"]
+        )
+        for method, n in sorted(s.requests_by_method.items()):
+            requests.add_metric([method], n)
+        yield requests
+        received = CounterMetricFamily(
+            "sightline_sip_responses_received", "SIP responses received", labels=["class"]
+        )
+        for label, n in sorted(s.responses_by_class.items()):
+            received.add_metric([label], n)
+        yield received
+        sent = CounterMetricFamily(
+            "sightline_sip_responses_sent", "SIP responses sent", labels=["class"]
+        )
+        for label, n in sorted(s.responses_sent_by_class.items()):
+            sent.add_metric([label], n)
+        yield sent
+        errors = CounterMetricFamily(
+            "sightline_sip_parse_errors", "malformed SIP messages", labels=["transport"]
+        )
+        for label, n in sorted(s.parse_errors.items()):
+            errors.add_metric([label], n)
+        yield errors
+        for name, doc, value in (
+            ("auth_failures", "failed digest authentications", s.auth_failures),
+            ("auth_successes", "successful digest authentications", s.auth_successes),
+            ("bans", "source addresses banned after failed authentication", s.bans),
+            ("dropped_banned", "messages dropped from banned addresses", s.dropped_banned),
+            ("dropped_rate_limited", "messages dropped by the rate limit", s.dropped_rate_limited),
+            ("retransmissions", "SIP retransmissions sent", s.retransmissions),
+            ("transaction_timeouts", "SIP transactions that timed out", s.transaction_timeouts),
+        ):
+            yield CounterMetricFamily(f"sightline_sip_{name}", doc, value=value)
+        yield GaugeMetricFamily(
+            "sightline_sip_tcp_connections", "open SIP TCP/TLS connections", value=s.tcp_connections
+        )
+
+
+def build_registry(sip_stats: SipStats) -> CollectorRegistry:
+    """A registry private to one node, so several nodes can live in one test process."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SipCollector(sip_stats))
+    return registry

@@ -1,0 +1,276 @@
+"""sightline's settings: one documented tree, from a YAML file and ``SIGHTLINE_*`` variables.
+
+Precedence (highest first): init arguments, environment variables
+(``SIGHTLINE_<SECTION>__<KEY>``, e.g. ``SIGHTLINE_SIP__PORT=15060``), the YAML file, defaults.
+Every key is optional.  Unknown keys are errors, so a typo is reported at start instead of being
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from sightline.errors import ConfigError
+
+__all__ = [
+    "AdminSettings",
+    "DatabaseSettings",
+    "HttpSettings",
+    "LogSettings",
+    "MediaSettings",
+    "Settings",
+    "SipSettings",
+    "load_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_gb_id(value: str, digits: int, what: str) -> str:
+    if len(value) != digits or not value.isdigit():
+        raise ValueError(f"{what} must be exactly {digits} digits, got {value!r}")
+    return value
+
+
+class DatabaseSettings(_Section):
+    """Where devices, channels, users and the audit trail are stored."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means SQLite at <data_dir>/sightline.db. "
+        "PostgreSQL: postgresql+asyncpg://user:password@host/db",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
+            raise ValueError(
+                "database.url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+
+class SipSettings(_Section):
+    """The SIP side: where devices and platforms register."""
+
+    host: str = Field(default="0.0.0.0", description="SIP listen address (UDP and TCP)")
+    port: int = Field(default=5060, ge=1, le=65535, description="SIP listen port (UDP and TCP)")
+    tls_port: int | None = Field(
+        default=None, ge=1, le=65535, description="SIP over TLS port; empty disables TLS"
+    )
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain for SIP TLS")
+    tls_key: Path | None = Field(default=None, description="PEM private key for SIP TLS")
+    id: str = Field(default="34020000002000000001", description="this platform's 20-digit ID")
+    domain: str = Field(default="3402000000", description="SIP domain and digest realm")
+    device_password: SecretStr | None = Field(
+        default=None,
+        description="default password for devices; generated, stored and printed when empty",
+    )
+    external_host: str | None = Field(
+        default=None, description="address written into Via/Contact when host is 0.0.0.0"
+    )
+    register_expires_min_s: int = Field(
+        default=60, ge=1, description="shortest registration accepted (423 below)"
+    )
+    register_expires_max_s: int = Field(
+        default=86400, ge=60, description="longest registration granted"
+    )
+    nonce_lifetime_s: float = Field(
+        default=300.0, gt=0, description="how long a digest nonce stays valid"
+    )
+    rate_per_source: float = Field(
+        default=200.0, gt=0, description="messages per second accepted from one source address"
+    )
+    rate_burst: int = Field(default=400, ge=1, description="burst allowed above that rate")
+    ban_after_failures: int = Field(
+        default=10, ge=1, description="failed digest logins from one address before a ban"
+    )
+    ban_window_s: float = Field(default=60.0, gt=0, description="window counting failures")
+    ban_s: float = Field(default=300.0, gt=0, description="how long a ban lasts")
+    flood_exempt: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks never rate-limited or banned (e.g. a lower platform)",
+    )
+    max_message_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest SIP message accepted on TCP/TLS"
+    )
+    tcp_idle_timeout_s: float = Field(
+        default=600.0, gt=0, description="close TCP connections idle this long"
+    )
+    max_tcp_connections: int = Field(default=20_000, ge=1, description="TCP/TLS connection cap")
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        return _check_gb_id(value, 20, "sip.id")
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        if not value or any(c.isspace() or c in '<>"@;' for c in value):
+            raise ValueError(f"sip.domain {value!r} is not a valid SIP domain")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        return _check_ip(value, "sip.host")
+
+    @field_validator("flood_exempt")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"sip.flood_exempt entry {item!r}: {exc}") from None
+        return value
+
+
+def _check_ip(value: str, what: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{what} must be an IP address (e.g. 0.0.0.0), got {value!r}") from None
+    return value
+
+
+class HttpSettings(_Section):
+    """Web UI and REST API."""
+
+    host: str = Field(default="127.0.0.1", description="HTTP listen address")
+    port: int = Field(default=8080, ge=1, le=65535, description="HTTP listen port")
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        return _check_ip(value, "http.host")
+
+
+class MediaSettings(_Section):
+    """RTP reception."""
+
+    rtp_ports: str = Field(default="30000-30999", description="RTP receive port range, LOW-HIGH")
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _valid_range(cls, value: str) -> str:
+        low, sep, high = value.partition("-")
+        if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+            raise ValueError(f"media.rtp_ports must look like 30000-30999, got {value!r}")
+        lo, hi = int(low), int(high)
+        if not 1024 <= lo <= hi <= 65535:
+            raise ValueError(f"media.rtp_ports {value!r}: need 1024 <= low <= high <= 65535")
+        return f"{lo}-{hi}"
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int]:
+        """The range as (low, high), both inclusive."""
+        low, _, high = self.rtp_ports.partition("-")
+        return int(low), int(high)
+
+
+class AdminSettings(_Section):
+    """The first administrator account."""
+
+    password: SecretStr | None = Field(
+        default=None, description="initial 'admin' password; generated and printed when empty"
+    )
+
+
+class LogSettings(_Section):
+    """Logging."""
+
+    level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    json_output: bool = Field(default=False, description="one JSON object per line")
+
+    @field_validator("level")
+    @classmethod
+    def _valid_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"log.level must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return upper
+
+
+class Settings(BaseSettings):
+    """The root of sightline's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGHTLINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+    yaml_file: ClassVar[Path | None] = None
+
+    data_dir: Path = Field(default=Path("./data"), description="database, recordings, keys")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sip: SipSettings = Field(default_factory=SipSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init arguments, then environment, then the YAML file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=cls.yaml_file))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        """The effective database URL."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'sightline.db'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; raise ConfigError naming every bad key."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"configuration file {config_file} does not exist")
+
+    class _FileSettings(Settings):
+        yaml_file: ClassVar[Path | None] = config_file
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except Exception as exc:  # YAML syntax errors and unreadable files
+        raise ConfigError(f"cannot read configuration {config_file}: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        env = "SIGHTLINE_" + "__".join(str(p).upper() for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {key} (or {env}): {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""NAT traversal rules for responses: RFC 3261 §18.2.1/§18.2.2 with RFC 3581 ``rport``.
+
+A device behind NAT sends from an address it does not know; the server records the real
+source in the top Via (``received``, and ``rport`` when the device asked for it) and answers
+there, so the NAT binding the request opened carries the response back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sightline.sip.fields import Via
+from sightline.sip.headers import Headers, split_list
+from sightline.sip.message import Request, Response
+
+__all__ = ["response_target", "stamp_received"]
+
+
+def _same_host(via_host: str, source_host: str) -> bool:
+    host = via_host[1:-1] if via_host.startswith("[") else via_host
+    try:
+        return ipaddress.ip_address(host) == ipaddress.ip_address(source_host)
+    except ValueError:
+        return False
+
+
+def stamp_received(request: Request, source_host: str, source_port: int) -> None:
+    """Add ``received``/``rport`` to the request's top Via as RFC 3261/3581 require."""
+    values = request.headers.get_all("Via")
+    if not values:
+        return
+    hops = _split_first_hop(values[0])
+    via = Via.parse(hops[0])
+    changed = via
+    if via.param("rport") is not None:
+        changed = changed.with_param("rport", str(source_port))
+        changed = changed.with_param("received", source_host)
+    elif not _same_host(via.host, source_host):
+        changed = changed.with_param("received", source_host)
+    if changed is via:
+        return
+    new_first = str(changed) if len(hops) == 1 else f"{changed}, {hops[1]}"
+    items = request.headers.items()
+    index = next(i for i, (name, _) in enumerate(items) if name == "Via")
+    items[index] = ("Via", new_first)
+    request.headers = Headers(items)
+
+
+def _split_first_hop(field_value: str) -> list[str]:
+    hops = split_list(field_value)
+    if len(hops) <= 1:
+        return hops or [field_value]
+    return [hops[0], ", ".join(hops[1:])]
+
+
+def response_target(response: Response, source: tuple[str, int]) -> tuple[str, int]:
+    """Where to send a response over UDP, from its top Via (§18.2.2, RFC 3581 §4)."""
+    via = response.top_via
+    received = via.param("received")
+    rport = via.param("rport")
+    if rport:
+        return (received or source[0], int(rport))
+    host = received or (via.host[1:-1] if via.host.startswith("[") else via.host)
+    return (host, via.port or 5060)
