@@ -1,0 +1,1 @@
+"""Alembic migrations for the sightline schema (run them with ``sightline.store.migrate``)."""
