@@ -22,9 +22,17 @@ __all__ = ["CSeq", "NameAddr", "Params", "Via", "format_params", "parse_params",
 
 Params = tuple[tuple[str, str | None], ...]
 
-_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+# \Z, not $: "$" would also accept a trailing newline
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _METHOD = _TOKEN
 _MAX_CSEQ = 2**31 - 1
+# quoted-string = DQUOTE *(qdtext / quoted-pair) DQUOTE; quoted-pair excludes CR and LF
+_QUOTED_STRING = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
+_GEN_VALUE = re.compile(rf"(?:[A-Za-z0-9\-.!%*_+`'~:\[\]]+|{_QUOTED_STRING.pattern})\Z")
+_ADDR_SPEC_BAD = re.compile(r'[\s,?<>"]')
+_BRACKETED_BAD = re.compile(r'[\s<"]')
+# sent-protocol LWS sent-by; the groups never overlap, so matching stays linear
+_SENT_PROTOCOL = re.compile(r"([^/\s]+)\s*/\s*([^/\s]+)\s*/\s*([^/\s]+)\s+(\S.*)", re.S)
 
 
 def parse_params(text: str) -> Params:
@@ -38,11 +46,17 @@ def parse_params(text: str) -> Params:
         name = name.strip()
         if not name or not _TOKEN.match(name):
             raise SipParseError(f"bad parameter name in {text!r}")
-        out.append((name, value.strip() if sep else None))
+        value = value.strip()
+        # gen-value = token / host / quoted-string: a comma or space here means a list or junk
+        if sep and not _GEN_VALUE.match(value):
+            raise SipParseError(f"bad parameter value in {text!r}")
+        out.append((name, value if sep else None))
     return tuple(out)
 
 
 def _split_semicolons(text: str) -> list[str]:
+    if '"' not in text:
+        return text.split(";")
     parts: list[str] = []
     quoted = False
     escaped = False
@@ -95,17 +109,21 @@ def split_host_port(text: str) -> tuple[str, int | None]:
         if end < 0:
             raise SipParseError(f"unterminated IPv6 reference in {text!r}")
         host, rest = text[: end + 1], text[end + 1 :]
+        rest = rest.lstrip()
         if rest and not rest.startswith(":"):
             raise SipParseError(f"junk after IPv6 reference in {text!r}")
-        port_text = rest[1:] if rest else None
+        port_text = rest[1:].strip() if rest else None
     else:
-        host, sep, port_text_raw = text.partition(":")
-        port_text = port_text_raw if sep else None
+        host_raw, sep, port_text_raw = text.partition(":")
+        host = host_raw.rstrip()
+        port_text = port_text_raw.strip() if sep else None
     if not host or any(c in host for c in ' \t<>"\\'):
         raise SipParseError(f"bad host in {text!r}")
     if port_text is None:
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5):
+        raise SipParseError(f"bad port in {text!r}")
+    if not 0 < int(port_text) <= 65535:
         raise SipParseError(f"bad port in {text!r}")
     return host, int(port_text)
 
@@ -123,20 +141,15 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one via-parm (not a comma-separated list)."""
-        sent_protocol, _, rest = text.strip().partition(" ")
-        pieces = [p.strip() for p in sent_protocol.split("/")]
-        if len(pieces) != 3 or not all(pieces):
-            # LWS is allowed around the slashes: "SIP / 2.0 / UDP host"
-            head = text.strip()
-            m = re.match(r"^([^/\s]+)\s*/\s*([^/\s]+)\s*/\s*(\S+)\s+(.*)$", head, re.S)
-            if not m:
-                raise SipParseError(f"bad Via sent-protocol in {text!r}")
-            pieces = [m.group(1), m.group(2), m.group(3)]
-            rest = m.group(4)
-        name, version, transport = pieces
-        if not all(_TOKEN.match(p) for p in pieces):
+        # LWS (spaces or tabs, also from unfolded lines) may surround the slashes:
+        # "SIP / 2.0 / UDP host"
+        m = _SENT_PROTOCOL.match(text.strip())
+        if not m:
             raise SipParseError(f"bad Via sent-protocol in {text!r}")
-        sent_by, _, param_text = rest.strip().partition(";")
+        name, version, transport, rest = m.groups()
+        if not (_TOKEN.match(name) and _TOKEN.match(version) and _TOKEN.match(transport)):
+            raise SipParseError(f"bad Via sent-protocol in {text!r}")
+        sent_by, _, param_text = rest.partition(";")
         host, port = split_host_port(sent_by)
         params = parse_params(param_text)
         return cls(transport.upper(), host, port, params, f"{name.upper()}/{version}")
@@ -170,7 +183,12 @@ class CSeq:
     def parse(cls, text: str) -> CSeq:
         """Parse ``1*DIGIT LWS Method``."""
         parts = text.split()
-        if len(parts) != 2 or not parts[0].isdigit() or not _METHOD.match(parts[1]):
+        # isascii: str.isdigit() also accepts digits of other scripts, which int() converts
+        if (
+            len(parts) != 2
+            or not (parts[0].isascii() and parts[0].isdigit())
+            or not _METHOD.match(parts[1])
+        ):
             raise SipParseError(f"bad CSeq {text!r}")
         number = int(parts[0])
         if number > _MAX_CSEQ:
@@ -197,18 +215,24 @@ class NameAddr:
             raise SipParseError("empty address")
         lt = _find_laquot(text)
         if lt < 0:
-            # addr-spec form: parameters after the URI belong to the header (RFC 3261 §20.10)
+            # addr-spec form: parameters after the URI belong to the header (RFC 3261 §20.10),
+            # which is why a URI with a comma, question mark or semicolon needs <...>
             uri, _, param_text = text.partition(";")
-            if not uri.strip() or any(c.isspace() for c in uri.strip()):
+            uri = uri.strip()
+            if not uri or _ADDR_SPEC_BAD.search(uri):
                 raise SipParseError(f"bad address {text!r}")
-            return cls(uri.strip(), None, parse_params(param_text))
+            return cls(uri, None, parse_params(param_text))
         gt = text.find(">", lt)
         if gt < 0:
             raise SipParseError(f"unterminated <...> in {text!r}")
         display = text[:lt].strip() or None
-        uri = text[lt + 1 : gt].strip()
-        if not uri:
-            raise SipParseError(f"empty URI in {text!r}")
+        if display is not None and not _valid_display_name(display):
+            raise SipParseError(f"bad display name in {text!r}")
+        uri = text[lt + 1 : gt]
+        # LAQUOT/RAQUOT allow no whitespace inside the brackets (RFC 4475 §3.1.2.14), and
+        # a URI holds no "<" or '"' (RFC 3986 excludes them)
+        if not uri or _BRACKETED_BAD.search(uri):
+            raise SipParseError(f"bad URI in {text!r}")
         rest = text[gt + 1 :].strip()
         if rest and not rest.startswith(";"):
             raise SipParseError(f"junk after address in {text!r}")
@@ -230,6 +254,13 @@ class NameAddr:
     def __str__(self) -> str:
         display = f"{self.display_name} " if self.display_name else ""
         return f"{display}<{self.uri}>{format_params(self.params)}"
+
+
+def _valid_display_name(display: str) -> bool:
+    """display-name = *(token LWS) / quoted-string (RFC 3261 §25.1)."""
+    if display.startswith('"'):
+        return _QUOTED_STRING.fullmatch(display) is not None
+    return all(_TOKEN.match(word) for word in display.split())
 
 
 def _find_laquot(text: str) -> int:

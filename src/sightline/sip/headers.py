@@ -8,6 +8,8 @@ serialised message always carries long names.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from typing import overload
 
 __all__ = ["COMPACT_FORMS", "Headers", "canonical_name", "split_list"]
 
@@ -52,6 +54,9 @@ _SPECIAL_CASE: dict[str, str] = {
 }
 
 
+# Cached because every lookup and every parsed field goes through it; bounded because names
+# come from the network.
+@lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     """Return the canonical long spelling of a header name."""
     lower = name.strip().lower()
@@ -64,6 +69,10 @@ def canonical_name(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, ignoring commas inside quotes and <...>."""
+    if "," not in value:
+        # the common single-element case, without walking the characters in Python
+        single = value.strip()
+        return [single] if single else []
     parts: list[str] = []
     depth = 0
     quoted = False
@@ -129,6 +138,12 @@ class Headers:
                 return v
         return None
 
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: str | None) -> str | None: ...
     def get(self, name: str, default: str | None = None) -> str | None:
         """Return the first field value of that name."""
         key = canonical_name(name)
