@@ -74,8 +74,9 @@ def substitute(
     return head.replace(b"<Content-Length>", str(len(body)).encode()) + sep + body
 
 
+# Folded lines are allowed anywhere in a header (wsinv), hence \s* rather than [ \t]*.
 _VIA_LINE = re.compile(
-    rb"^((?:Via|v)[ \t]*:[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*)(\S+)([ \t]+)([^;,\r\n]+)",
+    rb"^((?:Via|v)\s*:\s*SIP\s*/\s*\d+\.\d+\s*/\s*)(\S+)(\s+)([^;,\r\n]+)",
     re.IGNORECASE | re.MULTILINE,
 )
 

@@ -56,7 +56,7 @@ def test_only_the_top_hop_changes_and_order_is_kept() -> None:
     assert [v.branch for v in vias] == ["z9hG4bKa", "z9hG4bKb", "z9hG4bKc"]
     assert vias[0].param("rport") == "7000"
     assert vias[1].param("received") is None
-    assert [name for name, _ in req.headers][0] == "Via"
+    assert next(name for name, _ in req.headers) == "Via"
 
 
 def test_ipv6_reference() -> None:
@@ -69,3 +69,12 @@ def test_ipv6_reference() -> None:
     same = _request("SIP/2.0/UDP [::1]:5060;branch=z9hG4bK7")
     stamp_received(same, "::1", 5060)
     assert same.top_via.param("received") is None
+
+
+def test_response_never_goes_to_an_address_named_in_the_message() -> None:
+    forged = _request("SIP/2.0/UDP 127.0.0.1:5060;received=192.0.2.66;branch=z9hG4bK8")
+    stamp_received(forged, "127.0.0.1", 5060)
+    assert forged.top_via.param("received") == "127.0.0.1"
+    named = _request("SIP/2.0/UDP victim.example:5070;branch=z9hG4bK9")
+    # even unstamped (e.g. an error response built from raw bytes), the source IP is used
+    assert response_target(build_response(named, 400), ("127.0.0.3", 4000)) == ("127.0.0.3", 5070)

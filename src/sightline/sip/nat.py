@@ -11,7 +11,7 @@ import ipaddress
 
 from sightline.sip.fields import Via
 from sightline.sip.headers import Headers, split_list
-from sightline.sip.message import Request, Response
+from sightline.sip.message import Message, Response
 
 __all__ = ["response_target", "stamp_received"]
 
@@ -24,8 +24,11 @@ def _same_host(via_host: str, source_host: str) -> bool:
         return False
 
 
-def stamp_received(request: Request, source_host: str, source_port: int) -> None:
-    """Add ``received``/``rport`` to the request's top Via as RFC 3261/3581 require."""
+def stamp_received(request: Message, source_host: str, source_port: int) -> None:
+    """Add ``received``/``rport`` to the top Via as RFC 3261/3581 require.
+
+    Also applied to responses built from unparsable requests, so they go back to the source.
+    """
     values = request.headers.get_all("Via")
     if not values:
         return
@@ -35,7 +38,8 @@ def stamp_received(request: Request, source_host: str, source_port: int) -> None
     if via.param("rport") is not None:
         changed = changed.with_param("rport", str(source_port))
         changed = changed.with_param("received", source_host)
-    elif not _same_host(via.host, source_host):
+    elif not _same_host(via.host, source_host) or via.param("received") is not None:
+        # a ``received`` the sender wrote itself is replaced by the real source
         changed = changed.with_param("received", source_host)
     if changed is via:
         return
@@ -55,10 +59,10 @@ def _split_first_hop(field_value: str) -> list[str]:
 
 def response_target(response: Response, source: tuple[str, int]) -> tuple[str, int]:
     """Where to send a response over UDP, from its top Via (§18.2.2, RFC 3581 §4)."""
+    # The host is always the request's source address (what ``received`` records): never a
+    # name or an address taken from the message, which a sender could aim at a third party.
     via = response.top_via
-    received = via.param("received")
     rport = via.param("rport")
-    if rport:
-        return (received or source[0], int(rport))
-    host = received or (via.host[1:-1] if via.host.startswith("[") else via.host)
-    return (host, via.port or 5060)
+    if rport and rport.isdigit():
+        return (source[0], int(rport))
+    return (source[0], via.port or 5060)

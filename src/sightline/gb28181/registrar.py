@@ -1,0 +1,207 @@
+"""The GB/T 28181 registrar (§9.1): digest-authenticated REGISTER, refresh and unregister.
+
+Registration state lives in :class:`Bindings`; what happens when a device comes or goes is
+told to the ``on_change`` callback, so the directory and the store stay out of this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from sightline.sip.digest import AuthOutcome, DigestServer
+from sightline.sip.endpoint import IncomingRequest
+from sightline.sip.errors import SipParseError
+from sightline.sip.flood import AuthFailureTracker
+from sightline.sip.message import Request, Response, build_response
+from sightline.sip.stats import SipStats
+from sightline.sip.transport import Peer
+
+__all__ = ["Binding", "Registrar", "gb_date"]
+
+log = logging.getLogger(__name__)
+
+BEIJING = timezone(timedelta(hours=8), "CST")
+
+
+def gb_date(now: datetime) -> str:
+    """The ``Date`` value devices set their clocks from: Beijing time, no zone (§9.10.3)."""
+    local = now.astimezone(BEIJING)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One registered device."""
+
+    device_id: str
+    contact: str
+    peer: Peer
+    expires_at: float
+    call_id: str
+    gb_version: str | None
+
+
+class Registrar:
+    """Handles REGISTER for devices and lower platforms."""
+
+    def __init__(
+        self,
+        *,
+        digest: DigestServer,
+        password_for: Callable[[str], str | None],
+        stats: SipStats,
+        failures: AuthFailureTracker | None = None,
+        expires_min_s: int = 60,
+        expires_max_s: int = 86400,
+        on_change: Callable[[Binding, bool], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._digest = digest
+        self._password_for = password_for
+        self._stats = stats
+        self._failures = failures
+        self._expires_min_s = expires_min_s
+        self._expires_max_s = expires_max_s
+        self._on_change = on_change
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.bindings: dict[str, Binding] = {}
+
+    def handle(self, incoming: IncomingRequest) -> Response:
+        """Answer one REGISTER."""
+        request = incoming.request
+        try:
+            device_id = _device_id(request)
+            expires = _requested_expires(request)
+        except SipParseError as exc:
+            log.info(
+                "REGISTER from %s:%d rejected: %s", incoming.peer.host, incoming.peer.port, exc
+            )
+            return build_response(request, 400, f"Bad Request ({exc})", to_tag=_tag())
+        now = self._clock()
+        # nonces carry wall-clock time so they stay valid across a restart of the server
+        wall = self._wall_clock().timestamp()
+        result = self._digest.verify(
+            "REGISTER", request.headers.get("Authorization"), self._password_for, wall
+        )
+        if result.outcome in (AuthOutcome.MISSING, AuthOutcome.STALE):
+            challenge = self._digest.challenge(wall, stale=result.outcome is AuthOutcome.STALE)
+            return self._reply(request, 401, [("WWW-Authenticate", challenge)])
+        if result.outcome is AuthOutcome.BAD_REQUEST:
+            return self._reply(request, 400, [], reason=f"Bad Request ({result.reason})")
+        if result.outcome is not AuthOutcome.OK or result.username != device_id:
+            self._failed(incoming, device_id, result.reason or "username does not match From")
+            return self._reply(request, 403, [])
+        self._stats.auth_successes += 1
+        if self._failures is not None:
+            self._failures.record_success(incoming.peer.host, now)
+        if 0 < expires < self._expires_min_s:
+            return self._reply(request, 423, [("Min-Expires", str(self._expires_min_s))])
+        return self._bind(incoming, device_id, min(expires, self._expires_max_s), now)
+
+    def _bind(
+        self, incoming: IncomingRequest, device_id: str, expires: int, now: float
+    ) -> Response:
+        request = incoming.request
+        contact = request.headers.get("Contact") or f"<sip:{device_id}@{incoming.peer.host}>"
+        binding = Binding(
+            device_id,
+            contact.split(";expires=")[0],
+            incoming.peer,
+            now + expires,
+            request.call_id,
+            request.headers.get("X-GB-Ver"),
+        )
+        was = self.bindings.get(device_id)
+        if expires == 0:
+            self.bindings.pop(device_id, None)
+            if was is not None and self._on_change is not None:
+                self._on_change(was, False)
+            log.info("device %s unregistered", device_id)
+        else:
+            self.bindings[device_id] = binding
+            if was is None and self._on_change is not None:
+                self._on_change(binding, True)
+            if was is None:
+                log.info(
+                    "device %s registered from %s %s:%d for %ds",
+                    device_id,
+                    incoming.peer.transport,
+                    incoming.peer.host,
+                    incoming.peer.port,
+                    expires,
+                )
+        headers = [("Expires", str(expires)), ("Date", gb_date(self._wall_clock()))]
+        if expires:
+            headers.insert(0, ("Contact", f"{binding.contact};expires={expires}"))
+        return self._reply(request, 200, headers)
+
+    def expire(self) -> list[Binding]:
+        """Drop registrations past their expiry; returns them."""
+        now = self._clock()
+        gone = [b for b in self.bindings.values() if b.expires_at <= now]
+        for binding in gone:
+            del self.bindings[binding.device_id]
+            if self._on_change is not None:
+                self._on_change(binding, False)
+        return gone
+
+    def _failed(self, incoming: IncomingRequest, device_id: str, reason: str) -> None:
+        self._stats.auth_failures += 1
+        log.warning(
+            "REGISTER of %s from %s:%d refused: %s",
+            device_id,
+            incoming.peer.host,
+            incoming.peer.port,
+            reason,
+        )
+        if self._failures is not None and self._failures.record_failure(
+            incoming.peer.host, self._clock()
+        ):
+            self._stats.bans += 1
+            log.warning("banned %s after repeated failed authentication", incoming.peer.host)
+
+    def _reply(
+        self,
+        request: Request,
+        status: int,
+        headers: list[tuple[str, str]],
+        reason: str | None = None,
+    ) -> Response:
+        version = request.headers.get("X-GB-Ver")
+        if version is not None:
+            headers = [*headers, ("X-GB-Ver", version)]
+        return build_response(request, status, reason, to_tag=_tag(), headers=headers)
+
+
+def _tag() -> str:
+    return secrets.token_hex(4)
+
+
+def _device_id(request: Request) -> str:
+    uri = request.from_.uri
+    user = uri.split(":", 1)[-1].split("@", 1)[0]
+    if len(user) != 20 or not user.isdigit():
+        raise SipParseError(f"invalid device ID {user!r}: GB/T 28181 IDs are 20 digits")
+    return user
+
+
+def _requested_expires(request: Request) -> int:
+    contact = request.headers.get("Contact")
+    if contact and contact.strip() == "*":
+        return 0
+    value = request.headers.get("Expires")
+    if value is None and contact and "expires=" in contact:
+        value = contact.split("expires=", 1)[1].split(";")[0].split(">")[0]
+    if value is None:
+        return 3600
+    value = value.strip()
+    if not value.isdigit():
+        raise SipParseError(f"bad Expires {value!r}")
+    return int(value)

@@ -1,0 +1,203 @@
+"""One sightline node: settings → store → SIP endpoint and services → HTTP, in one event loop.
+
+This is the only place that wires parts together; each part takes what it needs as
+constructor arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from sightline.api.app import ApiContext, create_app
+from sightline.api.metrics import build_registry
+from sightline.config import Settings
+from sightline.gb28181.registrar import Registrar
+from sightline.keys import GeneratedSecrets, load_or_create_secrets
+from sightline.sip.digest import DigestServer, NonceManager
+from sightline.sip.endpoint import SipEndpoint
+from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
+from sightline.sip.parser import Limits
+from sightline.sip.stats import SipStats
+from sightline.sip.transport import make_server_ssl_context
+from sightline.store.db import Database, migrate
+
+__all__ = ["Listening", "Node"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Listening:
+    """What a started node listens on."""
+
+    sip: dict[str, tuple[str, int]] = field(default_factory=dict)
+    http: tuple[str, int] | None = None
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        out = [f"SIP {name:<3} {host}:{port}" for name, (host, port) in sorted(self.sip.items())]
+        if self.http is not None:
+            out.append(f"HTTP     http://{self.http[0]}:{self.http[1]}/")
+        return out
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the node owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Node:
+    """A whole sightline process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.secrets: GeneratedSecrets | None = None
+        self.stats = SipStats()
+        self.endpoint: SipEndpoint | None = None
+        self.registrar: Registrar | None = None
+        self.database: Database | None = None
+        self.listening = Listening()
+        self._http: _EmbeddedServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    @property
+    def device_password(self) -> str:
+        """The default device password (configured or generated)."""
+        configured = self.settings.sip.device_password
+        if configured is not None:
+            return configured.get_secret_value()
+        assert self.secrets is not None
+        return self.secrets.device_password
+
+    @property
+    def admin_password(self) -> str:
+        """The initial admin password (configured or generated)."""
+        configured = self.settings.admin.password
+        if configured is not None:
+            return configured.get_secret_value()
+        assert self.secrets is not None
+        return self.secrets.admin_password
+
+    async def start(self) -> Listening:
+        """Bring everything up; raises on a port already in use or a bad database."""
+        self.secrets = load_or_create_secrets(self.settings.data_dir)
+        await migrate(self.settings.database_url)
+        self.database = await Database.connect(self.settings.database_url)
+        await self._start_sip()
+        await self._start_http()
+        self._tasks.append(asyncio.ensure_future(self._housekeeping()))
+        return self.listening
+
+    async def _start_sip(self) -> None:
+        sip = self.settings.sip
+        assert self.secrets is not None
+        flood = FloodPolicy(
+            RateLimiter(sip.rate_per_source, sip.rate_burst),
+            AuthFailureTracker(sip.ban_after_failures, sip.ban_window_s, sip.ban_s),
+            exempt=tuple(sip.flood_exempt),
+        )
+        endpoint = SipEndpoint(
+            stats=self.stats,
+            flood=flood,
+            limits=Limits(max_message_bytes=sip.max_message_bytes),
+            user_agent=f"sightline {sip.id}",
+            tcp_idle_timeout_s=sip.tcp_idle_timeout_s,
+        )
+        digest = DigestServer(
+            sip.domain, NonceManager(self.secrets.server_key, lifetime_s=sip.nonce_lifetime_s)
+        )
+        password = self.device_password
+        self.registrar = Registrar(
+            digest=digest,
+            password_for=lambda _device_id: password,
+            stats=self.stats,
+            failures=flood.failures,
+            expires_min_s=sip.register_expires_min_s,
+            expires_max_s=sip.register_expires_max_s,
+        )
+        endpoint.on("REGISTER", self.registrar.handle)
+        self.endpoint = endpoint
+        self.listening.sip["UDP"] = await endpoint.start_udp(sip.host, sip.port)
+        self.listening.sip["TCP"] = await endpoint.start_stream(sip.host, sip.port)
+        if sip.tls_port is not None:
+            if sip.tls_cert is None or sip.tls_key is None:
+                from sightline.errors import ConfigError
+
+                raise ConfigError("sip.tls_port needs sip.tls_cert and sip.tls_key")
+            ctx = make_server_ssl_context(str(sip.tls_cert), str(sip.tls_key))
+            self.listening.sip["TLS"] = await endpoint.start_stream(sip.host, sip.tls_port, ctx)
+
+    async def _start_http(self) -> None:
+        http = self.settings.http
+        app = create_app(ApiContext(registry=build_registry(self.stats)))
+        config = uvicorn.Config(
+            app,
+            host=http.host,
+            port=http.port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+        )
+        self._http = _EmbeddedServer(config)
+        self._http_task = asyncio.ensure_future(self._http.serve())
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise OSError(f"HTTP server failed to start on {http.host}:{http.port}")
+            await asyncio.sleep(0.01)
+        sock = self._http.servers[0].sockets[0].getsockname()
+        self.listening.http = (str(sock[0]), int(sock[1]))
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                if self.registrar is not None:
+                    self.registrar.expire()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def stop(self) -> None:
+        """Shut down in reverse order; safe to call twice."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_task is not None:
+                with contextlib.suppress(Exception):
+                    await self._http_task
+            self._http = None
+        if self.endpoint is not None:
+            await self.endpoint.close()
+            self.endpoint = None
+        if self.database is not None:
+            await self.database.close()
+            self.database = None
+        self._stopped.set()
+
+    async def run_until_signalled(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+            log.info("signal received, shutting down")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.stop()
