@@ -25,6 +25,7 @@ from sightline.errors import ConfigError
 __all__ = [
     "AdminSettings",
     "DatabaseSettings",
+    "Gb28181Settings",
     "HttpSettings",
     "LogSettings",
     "MediaSettings",
@@ -155,6 +156,9 @@ class HttpSettings(_Section):
 
     host: str = Field(default="127.0.0.1", description="HTTP listen address")
     port: int = Field(default=8080, ge=1, le=65535, description="HTTP listen port")
+    token_lifetime_s: int = Field(
+        default=8 * 3600, ge=60, description="how long a login (bearer token) stays valid"
+    )
 
     @field_validator("host")
     @classmethod
@@ -193,6 +197,37 @@ class AdminSettings(_Section):
     )
 
 
+class Gb28181Settings(_Section):
+    """Device access behaviour (GB/T 28181)."""
+
+    keepalive_interval_s: float = Field(
+        default=60.0, gt=0, description="expected keepalive interval of devices (standard: 60)"
+    )
+    keepalive_timeout_count: int = Field(
+        default=3, ge=1, description="missed keepalives before a device is offline (standard: 3)"
+    )
+    query_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long to wait for a device's answer to a query"
+    )
+    catalog_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long to collect a multi-message catalog; what arrived is kept",
+    )
+    catalog_subscribe_expires_s: int = Field(
+        default=3600, ge=0, description="catalog subscription to each device; 0 disables it"
+    )
+    alarm_subscribe_expires_s: int = Field(
+        default=3600, ge=0, description="alarm subscription to each device; 0 disables it"
+    )
+    date_header: bool = Field(
+        default=True, description="send Date in REGISTER 200 so devices set their clocks"
+    )
+    store_flush_interval_s: float = Field(
+        default=2.0, gt=0, description="how often keepalive times are written to the database"
+    )
+
+
 class LogSettings(_Section):
     """Logging."""
 
@@ -223,6 +258,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    gb28181: Gb28181Settings = Field(default_factory=Gb28181Settings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     log: LogSettings = Field(default_factory=LogSettings)
