@@ -1,20 +1,93 @@
-"""The FastAPI application: health, metrics, and (from later issues) the REST API and web UI."""
+"""The FastAPI application: health, metrics, the REST API and (from later issues) the web UI."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ApiContext", "create_app"]
+from sightline.access.service import AuthService
+from sightline.api.deps import DeviceControl
+from sightline.api.routers import auth, channels, devices, directory
+from sightline.directory import DirectoryService
+
+__all__ = ["MAX_BODY_BYTES", "ApiContext", "BodyLimit", "create_app"]
+
+# Every request body of the API is a small JSON object; anything larger is an attack or a bug.
+MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    """What the HTTP layer needs from the rest of the node."""
+    """What the HTTP layer needs from the rest of the node.
+
+    The REST API is mounted when ``auth``, ``directory`` and ``devices`` are all given; without
+    them only /healthz and /metrics exist.
+    """
 
     registry: CollectorRegistry
+    auth: AuthService | None = None
+    directory: DirectoryService | None = None
+    devices: DeviceControl | None = None
+
+
+class BodyLimit:
+    """Answer 413 to a request body over ``max_bytes``, declared or streamed (chunked).
+
+    A declared Content-Length is refused before the app runs; a streamed body is counted as it
+    is read, and the HTTPException raised from ``receive`` reaches FastAPI's handler, which
+    answers with the usual JSON ``detail``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> HTTPException:
+        return HTTPException(413, f"request body is larger than {self.max_bytes} bytes")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
+            error = self._too_large()
+            response = JSONResponse({"detail": error.detail}, error.status_code)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """422 with one readable ``detail`` sentence, plus the individual ``errors``."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": _where(tuple(e.get("loc", ()))), "msg": str(e.get("msg", "")), "type": e["type"]}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors) or "invalid request"
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -25,6 +98,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _validation_error)
 
     @app.get("/healthz", tags=["system"])
     async def healthz() -> dict[str, str]:
@@ -36,4 +111,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         """Prometheus text exposition."""
         return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if ctx.auth is not None and ctx.directory is not None and ctx.devices is not None:
+        app.state.auth = ctx.auth
+        app.state.directory = ctx.directory
+        app.state.devices = ctx.devices
+        for module in (auth, devices, channels, directory):
+            app.include_router(module.router)
     return app

@@ -1,0 +1,61 @@
+"""``/api/v1/auth``: login, logout, and who am I."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+
+from sightline.access.service import LoginFailed, LoginLocked
+from sightline.api.deps import CurrentUser, client_address, get_auth, require_json
+from sightline.api.schemas.auth import LoginIn, MeOut, TokenOut
+from sightline.api.schemas.common import ErrorOut
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+@router.post(
+    "/login",
+    dependencies=[Depends(require_json)],
+    responses={401: {"model": ErrorOut}, 415: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+)
+async def login(body: LoginIn, request: Request) -> TokenOut:
+    """Exchange a username and password for a bearer token."""
+    try:
+        token, claims = await get_auth(request).login(
+            body.username, body.password, client_address(request)
+        )
+    except LoginLocked as exc:
+        retry = str(int(exc.retry_after_s) + 1)
+        raise HTTPException(429, str(exc), headers={"Retry-After": retry}) from None
+    except LoginFailed as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    expires_at = _time(claims.expires_at)
+    assert expires_at is not None
+    return TokenOut(access_token=token, expires_at=expires_at)
+
+
+@router.post("/logout", status_code=204, responses={401: {"model": ErrorOut}})
+async def logout(principal: CurrentUser, request: Request) -> Response:
+    """Revoke the token this request was sent with."""
+    if principal.claims is not None:
+        get_auth(request).logout(principal.claims)
+    return Response(status_code=204)
+
+
+@router.get("/me", responses={401: {"model": ErrorOut}})
+async def me(principal: CurrentUser) -> MeOut:
+    """The user the token belongs to."""
+    expires = principal.claims.expires_at if principal.claims is not None else None
+    return MeOut(
+        user_id=principal.user_id,
+        username=principal.username,
+        is_admin=principal.is_admin,
+        expires_at=_time(expires),
+    )

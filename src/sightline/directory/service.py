@@ -1,0 +1,303 @@
+"""The directory: devices, channels, the region tree and the group tree.
+
+``DirectoryService`` is the ``CatalogSink`` of ``sightline.gb28181.devices``: the device manager
+hands it every reassembled Catalog answer (``import_catalog``) and every catalog NOTIFY
+(``apply_catalog_events``). The REST API reads through it. Whether a device is online comes from
+the live device manager (``online``): the stored flag is written on transitions and may lag.
+
+The two trees need every channel's placement; they are built on demand and cached until the next
+write (or ``tree_cache_s``, for writes made by other nodes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sightline.directory.catalog import EventPlan, plan_events, split_catalog
+from sightline.directory.trees import (
+    ChannelPlacement,
+    GroupView,
+    RegionForest,
+    build_group_views,
+    build_region_views,
+)
+from sightline.gb28181 import civil
+from sightline.gb28181.errors import UnknownDeviceError
+from sightline.gb28181.manscdp import CatalogItem
+from sightline.store import (
+    Channel,
+    ChannelRepository,
+    Database,
+    Device,
+    DeviceRepository,
+    DirectoryRepository,
+    Group,
+    Region,
+)
+
+__all__ = ["DirectoryService", "Page"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_SCAN_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the size of the whole list."""
+
+    items: tuple[T, ...]
+    total: int
+    limit: int
+    offset: int
+
+
+class DirectoryService:
+    """Catalog import and directory queries."""
+
+    def __init__(
+        self,
+        database: Database,
+        online: Callable[[str], bool],
+        *,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+        tree_cache_s: float = 10.0,
+    ) -> None:
+        self._db = database
+        self._online = online
+        self._wall_clock = wall_clock
+        self._clock = clock
+        self._tree_cache_s = tree_cache_s
+        self._trees: tuple[float, RegionForest, tuple[GroupView, ...]] | None = None
+
+    # -- CatalogSink ------------------------------------------------------------------------
+
+    async def import_catalog(
+        self, device_id: str, items: Sequence[CatalogItem], *, complete: bool
+    ) -> int:
+        """Store a device's catalog; the device's channel count afterwards.
+
+        ``complete`` (every message of the answer arrived) makes the listed channels the device's
+        whole channel set; a partial answer (timeout) only adds and updates.
+        """
+        batch = split_catalog(device_id, items, self._wall_clock())
+        if batch.ignored:
+            log.info(
+                "catalog of %s: ignored %d items: %s",
+                device_id,
+                len(batch.ignored),
+                ", ".join(repr(item_id) for item_id in batch.ignored[:5]),
+            )
+        async with self._db.session() as session:
+            await self._require_device(session, device_id)
+            await _save_regions(session, batch.regions)
+            await _save_groups(session, batch.groups)
+            channels = ChannelRepository(session)
+            if complete:
+                await channels.replace_for_device(device_id, batch.channels)
+            else:
+                await channels.upsert_many(batch.channels)
+            count = await self._update_count(session, device_id)
+        self._trees = None
+        log.info(
+            "catalog of %s imported: %d channels (%s)",
+            device_id,
+            count,
+            "complete" if complete else "partial",
+        )
+        return count
+
+    async def apply_catalog_events(self, device_id: str, items: Sequence[CatalogItem]) -> None:
+        """Apply a catalog NOTIFY (ADD/UPDATE/DEL/ON/OFF/VLOST/DEFECT items) in order."""
+        async with self._db.session() as session:
+            await self._require_device(session, device_id)
+            repo = ChannelRepository(session)
+            current: dict[str, Channel] = {}
+            for item_id in {item.device_id.strip() for item in items}:
+                channel = await repo.get(item_id)
+                if channel is not None and channel.device_id == device_id:
+                    current[item_id] = channel
+            plan = plan_events(device_id, items, current, self._wall_clock())
+            await _apply(session, plan)
+            await self._update_count(session, device_id)
+        self._trees = None
+
+    async def _require_device(self, session: AsyncSession, device_id: str) -> Device:
+        device = await DeviceRepository(session).get(device_id)
+        if device is None:
+            raise UnknownDeviceError(f"device {device_id} is not in the directory")
+        return device
+
+    async def _update_count(self, session: AsyncSession, device_id: str) -> int:
+        count = await ChannelRepository(session).count_for_device(device_id)
+        devices = DeviceRepository(session)
+        device = await devices.get(device_id)
+        if device is not None and device.channel_count != count:
+            await devices.save(replace(device, channel_count=count, updated_at=self._wall_clock()))
+        return count
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def is_online(self, device_id: str) -> bool:
+        """Whether the device is registered and keeping alive right now."""
+        return self._online(device_id)
+
+    def _live(self, device: Device) -> Device:
+        return replace(device, online=self._online(device.id))
+
+    async def list_devices(
+        self, online: bool | None = None, limit: int = 100, offset: int = 0
+    ) -> Page[Device]:
+        """Devices by ID with their live online state.
+
+        The ``online`` filter uses the stored flag (written on every transition), so a device
+        caught mid-transition may show on the other side of the filter for a moment.
+        """
+        async with self._db.session() as session:
+            repo = DeviceRepository(session)
+            devices = await repo.list(online=online, limit=limit, offset=offset)
+            total = await repo.count(online=online)
+        return Page(tuple(self._live(d) for d in devices), total, limit, offset)
+
+    async def get_device(self, device_id: str) -> Device | None:
+        """One device with its live online state, or ``None``."""
+        async with self._db.session() as session:
+            device = await DeviceRepository(session).get(device_id)
+        return None if device is None else self._live(device)
+
+    async def list_channels(
+        self,
+        *,
+        device_id: str | None = None,
+        region: str | None = None,
+        group: str | None = None,
+        online: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[Channel]:
+        """Channels by ID; ``region`` is a civil code (its sub-regions included), ``group`` a
+        business group or virtual organisation, ``online`` the catalog status.
+
+        Raises ``InvalidCivilCode`` for a malformed region.
+        """
+        prefix = civil.canonical(region) if region is not None else None
+        async with self._db.session() as session:
+            repo = ChannelRepository(session)
+            channels = await repo.list(
+                device_id=device_id,
+                civil_code_prefix=prefix,
+                group_id=group,
+                online=online,
+                limit=limit,
+                offset=offset,
+            )
+            total = await repo.count(
+                device_id=device_id, civil_code_prefix=prefix, group_id=group, online=online
+            )
+        return Page(tuple(channels), total, limit, offset)
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        """One channel, or ``None``."""
+        async with self._db.session() as session:
+            return await ChannelRepository(session).get(channel_id)
+
+    async def region_tree(self) -> RegionForest:
+        """Provinces → cities → counties → townships with channel counts."""
+        return (await self._load_trees())[1]
+
+    async def group_tree(self) -> tuple[GroupView, ...]:
+        """Business groups and virtual organisations, nested, with channel counts."""
+        return (await self._load_trees())[2]
+
+    async def _load_trees(self) -> tuple[float, RegionForest, tuple[GroupView, ...]]:
+        now = self._clock()
+        if self._trees is not None and now - self._trees[0] < self._tree_cache_s:
+            return self._trees
+        async with self._db.session() as session:
+            regions = await _all_regions(DirectoryRepository(session))
+            groups = await _all_groups(DirectoryRepository(session))
+            placements = await _placements(ChannelRepository(session))
+        trees = (
+            now,
+            build_region_views(regions, placements),
+            build_group_views(groups, placements),
+        )
+        self._trees = trees
+        return trees
+
+
+async def _save_regions(session: AsyncSession, regions: Sequence[Region]) -> None:
+    """Save regions; an unnamed one (an implied ancestor) never overwrites a stored name."""
+    repo = DirectoryRepository(session)
+    keep = [r for r in regions if r.name or await repo.get_region(r.code) is None]
+    await repo.save_regions(keep)
+
+
+async def _save_groups(session: AsyncSession, groups: Sequence[Group]) -> None:
+    """Save groups; a parent that is neither in ``groups`` nor stored is dropped (a root)."""
+    repo = DirectoryRepository(session)
+    ids = {g.id for g in groups}
+    fixed = []
+    for group in groups:
+        parent = group.parent_id
+        known = parent is None or parent in ids or await repo.get_group(parent) is not None
+        fixed.append(group if known else replace(group, parent_id=None))
+    await repo.save_groups(fixed)
+
+
+async def _apply(session: AsyncSession, plan: EventPlan) -> None:
+    channels = ChannelRepository(session)
+    for channel_id in plan.deletes:
+        await channels.delete(channel_id)
+    await channels.upsert_many(plan.upserts)
+    await _save_regions(session, plan.regions)
+    await _save_groups(session, plan.groups)
+    directory = DirectoryRepository(session)
+    for group_id in plan.group_deletes:
+        # Children of a removed group move to the top rather than hang off a missing parent.
+        orphans = await directory.child_groups(group_id)
+        await directory.save_groups([replace(g, parent_id=None) for g in orphans])
+        await directory.delete_group(group_id)
+
+
+async def _all_regions(repo: DirectoryRepository) -> list[Region]:
+    found: list[Region] = []
+    level = list(await repo.child_regions(None))
+    while level:
+        found.extend(level)
+        level = [child for r in level for child in await repo.child_regions(r.code)]
+    return found
+
+
+async def _all_groups(repo: DirectoryRepository) -> list[Group]:
+    found: list[Group] = []
+    seen: set[str] = set()
+    level = list(await repo.child_groups(None))
+    while level:
+        level = [g for g in level if g.id not in seen]
+        seen.update(g.id for g in level)
+        found.extend(level)
+        level = [child for g in level for child in await repo.child_groups(g.id)]
+    return found
+
+
+async def _placements(repo: ChannelRepository) -> list[ChannelPlacement]:
+    placements: list[ChannelPlacement] = []
+    offset = 0
+    while True:
+        page = await repo.list(limit=_SCAN_PAGE, offset=offset)
+        placements.extend(
+            ChannelPlacement(c.id, c.civil_code, c.business_group_id, c.parent_id) for c in page
+        )
+        if len(page) < _SCAN_PAGE:
+            return placements
+        offset += _SCAN_PAGE

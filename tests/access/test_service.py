@@ -1,0 +1,216 @@
+"""AuthService on a real database: first admin, login, lockout, tokens, logout, authorize."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from sightline.access.passwords import PasswordPolicy, hash_password
+from sightline.access.service import (
+    ADMIN_USERNAME,
+    Action,
+    AuthService,
+    Forbidden,
+    LockoutPolicy,
+    LoginFailed,
+    LoginLocked,
+    LoginThrottle,
+    Principal,
+    Resource,
+    ResourceKind,
+)
+from sightline.access.tokens import ExpiredToken, ForgedToken, RevokedToken
+from sightline.store import Database, UserRepository
+from tests.access.fixtures import FakeClock, Sleeps
+
+KEY = b"k" * 32
+ADDRESS = "192.0.2.7"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+async def auth(sqlite_db: Database, clock: FakeClock, sleeps: Sleeps) -> AuthService:
+    service = AuthService(sqlite_db, KEY, token_lifetime_s=3600, clock=clock, sleep=sleeps)
+    assert await service.ensure_admin("admin-secret")
+    await service.create_user("operator", "op-secret")
+    return service
+
+
+async def test_first_admin_only_once(auth: AuthService, sqlite_db: Database) -> None:
+    assert not await auth.ensure_admin("another")
+    async with sqlite_db.session() as session:
+        admin = await UserRepository(session).get_by_username(ADMIN_USERNAME)
+    assert admin is not None and admin.is_admin
+    assert admin.password_hash.startswith("$argon2id$")
+    assert "admin-secret" not in admin.password_hash
+
+
+async def test_login_gives_a_token_for_the_user(auth: AuthService, clock: FakeClock) -> None:
+    token, claims = await auth.login("admin", "admin-secret", ADDRESS)
+    assert (claims.username, claims.expires_at) == ("admin", clock.now + 3600)
+    principal = await auth.authenticate(token, ADDRESS)
+    assert principal == Principal(claims.user_id, "admin", True, ADDRESS, claims)
+    operator = await auth.authenticate((await auth.login("operator", "op-secret", None))[0])
+    assert (operator.username, operator.is_admin) == ("operator", False)
+
+
+async def test_failures_look_alike(auth: AuthService, sleeps: Sleeps) -> None:
+    errors = []
+    for username, password in (("admin", "wrong"), ("nobody", "wrong"), ("", "x"), ("a" * 65, "x")):
+        with pytest.raises(LoginFailed) as caught:
+            await auth.login(username, password, ADDRESS)
+        errors.append(str(caught.value))
+    assert set(errors) == {"invalid username or password"}
+    assert len(sleeps.delays) == 4 and all(0.1 <= d <= 0.4 for d in sleeps.delays)
+
+
+async def test_unknown_user_costs_as_much_as_a_wrong_password(auth: AuthService) -> None:
+    """The argon2 work is the same, so timing does not tell whether a username exists."""
+
+    async def duration(username: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(LoginFailed):
+            await auth.login(username, "wrong", None)
+        auth.throttle.success(username)  # keep the lockout out of this measurement
+        return time.perf_counter() - start
+
+    await duration("nobody")  # the first call makes the dummy hash
+    known = statistics.median([await duration("operator") for _ in range(5)])
+    unknown = statistics.median([await duration("nobody") for _ in range(5)])
+    print(f"\nfailed login: known user {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms")
+    assert 0.5 < unknown / known < 2.0
+
+
+async def test_a_disabled_account_cannot_log_in(auth: AuthService, sqlite_db: Database) -> None:
+    token, claims = await auth.login("operator", "op-secret", None)
+    async with sqlite_db.session() as session:
+        await UserRepository(session).set_disabled(claims.user_id, True)
+    with pytest.raises(LoginFailed):
+        await auth.login("operator", "op-secret", None)
+    with pytest.raises(RevokedToken):
+        await auth.authenticate(token)
+
+
+async def test_username_lockout(auth: AuthService, clock: FakeClock) -> None:
+    for n in range(5):
+        with pytest.raises(LoginFailed):
+            await auth.login("Operator", "guess", f"198.51.100.{n}")
+    # Locked even with the right password, from any address, in any letter case.
+    with pytest.raises(LoginLocked) as locked:
+        await auth.login("operator", "op-secret", "203.0.113.1")
+    assert 899 < locked.value.retry_after_s <= 900
+    clock.now += 901
+    await auth.login("operator", "op-secret", "203.0.113.1")
+
+
+async def test_address_lockout(auth: AuthService, clock: FakeClock) -> None:
+    for n in range(20):
+        with pytest.raises(LoginFailed):
+            await auth.login(f"user{n}", "guess", ADDRESS)
+    with pytest.raises(LoginLocked):
+        await auth.login("operator", "op-secret", ADDRESS)
+    await auth.login("operator", "op-secret", "203.0.113.1")
+
+
+async def test_failures_outside_the_window_do_not_count(
+    auth: AuthService, clock: FakeClock
+) -> None:
+    for _ in range(4):
+        with pytest.raises(LoginFailed):
+            await auth.login("operator", "guess", None)
+    clock.now += 901
+    with pytest.raises(LoginFailed):
+        await auth.login("operator", "guess", None)
+    await auth.login("operator", "op-secret", None)
+
+
+async def test_success_resets_the_username_count(auth: AuthService) -> None:
+    for _ in range(4):
+        with pytest.raises(LoginFailed):
+            await auth.login("operator", "guess", None)
+    await auth.login("operator", "op-secret", None)
+    for _ in range(4):
+        with pytest.raises(LoginFailed):
+            await auth.login("operator", "guess", None)
+    await auth.login("operator", "op-secret", None)
+
+
+def test_the_throttle_stays_bounded() -> None:
+    throttle = LoginThrottle(LockoutPolicy(max_tracked=10))
+    for n in range(100):
+        throttle.failure(f"user{n}", None, 1000.0 + n)
+    assert len(throttle._entries) <= 10
+
+
+async def test_expired_token(auth: AuthService, clock: FakeClock) -> None:
+    token, _ = await auth.login("operator", "op-secret", None)
+    clock.now += 3600
+    with pytest.raises(ExpiredToken):
+        await auth.authenticate(token)
+
+
+async def test_token_of_another_installation_is_forged(
+    auth: AuthService, sqlite_db: Database
+) -> None:
+    other = AuthService(sqlite_db, b"o" * 32, token_lifetime_s=3600)
+    token, _ = await other.login("operator", "op-secret", None)
+    with pytest.raises(ForgedToken):
+        await auth.authenticate(token)
+
+
+async def test_logout_revokes_only_that_token(auth: AuthService) -> None:
+    first, claims = await auth.login("operator", "op-secret", None)
+    second, _ = await auth.login("operator", "op-secret", None)
+    auth.logout(claims)
+    with pytest.raises(RevokedToken):
+        await auth.authenticate(first)
+    assert (await auth.authenticate(second)).username == "operator"
+
+
+async def test_revoke_user(auth: AuthService, clock: FakeClock) -> None:
+    token, claims = await auth.login("operator", "op-secret", None)
+    auth.revoke_user(claims.user_id)
+    with pytest.raises(RevokedToken):
+        await auth.authenticate(token)
+    clock.now += 1
+    fresh, _ = await auth.login("operator", "op-secret", None)
+    assert (await auth.authenticate(fresh)).username == "operator"
+
+
+async def test_an_old_hash_is_upgraded_on_login(auth: AuthService, sqlite_db: Database) -> None:
+    weak = hash_password("op-secret", PasswordPolicy(time_cost=1, memory_kib=8))
+    async with sqlite_db.session() as session:
+        users = UserRepository(session)
+        operator = await users.get_by_username("operator")
+        assert operator is not None
+        await users.set_password_hash(operator.id, weak)
+    await auth.login("operator", "op-secret", None)
+    async with sqlite_db.session() as session:
+        upgraded = await UserRepository(session).get(operator.id)
+    assert upgraded is not None and upgraded.password_hash.startswith("$argon2id$v=19$m=19456")
+    await auth.login("operator", "op-secret", None)
+
+
+async def test_every_logged_in_user_may_read_move_and_refresh(auth: AuthService) -> None:
+    token, _ = await auth.login("operator", "op-secret", None)
+    operator = await auth.authenticate(token)
+    assert not operator.is_admin
+    refused = []
+    for action in Action:
+        for kind in ResourceKind:
+            try:
+                await auth.authorize(operator, action, Resource(kind, "x"))
+            except Forbidden:
+                refused.append((action, kind))
+    assert refused == []
