@@ -1,0 +1,152 @@
+"""H.264/H.265 Annex-B helpers: NAL splitting and types, key frames, codec sniffing, AVCC.
+
+Annex-B separates NAL units with ``00 00 01`` (or ``00 00 00 01``); emulation prevention
+guarantees that ``00 00 0x`` (x ≤ 3) never occurs inside a NAL unit, so a start code can
+only be a boundary. H.264 NAL header: forbidden(1) nal_ref_idc(2) type(5). H.265: forbidden(1)
+type(6) layer_id(6) temporal_id_plus1(3), two bytes.
+
+SPS parsing and decoder configuration records (avcC/hvcC) are in ``es_sps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sightline.media.errors import EsError
+from sightline.media.ps_format import Codec
+
+__all__ = [
+    "H264_IDR",
+    "H264_PPS",
+    "H264_SPS",
+    "H265_PPS",
+    "H265_SPS",
+    "H265_VPS",
+    "annexb_to_length_prefixed",
+    "guess_video_codec",
+    "is_keyframe",
+    "iter_nal_units",
+    "length_prefixed_to_annexb",
+    "nal_type",
+    "split_annexb",
+]
+
+H264_IDR, H264_SEI, H264_SPS, H264_PPS, H264_AUD = 5, 6, 7, 8, 9
+H265_VPS, H265_SPS, H265_PPS, H265_AUD = 32, 33, 34, 35
+_START = b"\x00\x00\x01"
+
+
+def iter_nal_units(data: bytes) -> Iterator[bytes]:
+    """Yield the NAL units of an Annex-B buffer, without start codes or trailing zeros."""
+    pos = data.find(_START)
+    while pos >= 0:
+        start = pos + 3
+        pos = data.find(_START, start)
+        end = len(data) if pos < 0 else pos
+        nal = data[start:end].rstrip(b"\x00")
+        if nal:
+            yield nal
+
+
+def split_annexb(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex-B buffer, as a list."""
+    return list(iter_nal_units(data))
+
+
+def nal_type(codec: Codec, nal: bytes) -> int:
+    """The NAL unit type from the header of ``nal`` (first byte(s), no start code)."""
+    if not nal:
+        raise EsError("empty NAL unit")
+    if codec is Codec.H264:
+        return nal[0] & 0x1F
+    if codec is Codec.H265:
+        return (nal[0] >> 1) & 0x3F
+    raise EsError(f"{codec.value} has no NAL units")
+
+
+def is_keyframe(codec: Codec, data: bytes) -> bool:
+    """True when the Annex-B access unit holds an IDR (H.264) or IRAP (H.265) picture."""
+    for nal in iter_nal_units(data):
+        t = nal_type(codec, nal)
+        if (codec is Codec.H264 and t == H264_IDR) or (codec is Codec.H265 and 16 <= t <= 23):
+            return True
+    return False
+
+
+def annexb_to_length_prefixed(data: bytes, size: int = 4) -> bytes:
+    """Rewrite Annex-B as length-prefixed NAL units (the AVCC/HVCC sample format in MP4)."""
+    return b"".join(len(n).to_bytes(size, "big") + n for n in iter_nal_units(data))
+
+
+def length_prefixed_to_annexb(data: bytes, size: int = 4) -> bytes:
+    """Rewrite length-prefixed NAL units as Annex-B; raises EsError when lengths overrun."""
+    out = bytearray()
+    pos = 0
+    while pos < len(data):
+        if pos + size > len(data):
+            raise EsError("truncated NAL length prefix")
+        n = int.from_bytes(data[pos : pos + size], "big")
+        pos += size
+        if pos + n > len(data):
+            raise EsError("NAL length runs past the end of the sample")
+        out += b"\x00\x00\x00\x01" + data[pos : pos + n]
+        pos += n
+    return bytes(out)
+
+
+def _h264_votes(headers: Iterable[bytes]) -> tuple[int, int]:
+    strong = weak = 0
+    for h in headers:
+        t = h[0] & 0x1F
+        if h[0] & 0x80:
+            return 0, -1
+        if t == H264_SPS and len(h) > 1 and h[1] in _H264_PROFILES:
+            strong += 1
+        elif t in (1, 5, 6, 7, 8, 9):
+            weak += 1
+    return strong, weak
+
+
+def _h265_votes(headers: Iterable[bytes]) -> tuple[int, int]:
+    strong = weak = 0
+    for h in headers:
+        if len(h) < 2 or h[0] & 0x81 or h[1] != 0x01:
+            return 0, -1  # forbidden bit, layer > 0 or temporal id > 0: not a plain camera
+        t = (h[0] >> 1) & 0x3F
+        if t in (H265_VPS, H265_SPS):
+            strong += 1
+        elif t <= 21 or t in (34, 35, 39, 40):
+            weak += 1
+    return strong, weak
+
+
+_H264_PROFILES = frozenset({66, 77, 88, 100, 110, 122, 144, 244, 44, 83, 86, 118, 128, 138, 139})
+
+
+def guess_video_codec(data: bytes) -> Codec | None:
+    """Guess H.264 or H.265 from Annex-B bytes; None when there is not enough evidence.
+
+    Parameter sets decide (an H.264 SPS with a known profile_idc, an H.265 VPS/SPS with the
+    usual ``xx 01`` header); otherwise every NAL header must fit one codec and at least
+    three must have been seen.
+    """
+    headers = [data[p + 3 : p + 5] for p in _starts(data) if p + 4 < len(data)]
+    s264, w264 = _h264_votes(headers)
+    s265, w265 = _h265_votes(headers)
+    if s265 > 0 and w265 >= 0 and s264 == 0:
+        return Codec.H265
+    if s264 > 0 and w264 >= 0 and s265 == 0:
+        return Codec.H264
+    if len(headers) >= 3:
+        if w265 >= 0 and w265 >= len(headers) // 2:
+            return Codec.H265
+        if w264 >= 0 and w264 >= len(headers) // 2:
+            return Codec.H264
+    return None
+
+
+def _starts(data: bytes) -> Iterator[int]:
+    pos = data.find(_START)
+    while pos >= 0:
+        yield pos
+        pos = data.find(_START, pos + 3)
