@@ -1,0 +1,168 @@
+"""``sightline sim``: run a fleet of simulated GB/T 28181 devices against a platform.
+
+    sightline sim --server 127.0.0.1:5060 --server-id 34020000002000000001 \\
+        --devices 100 --channels 1 --password 12345678
+
+Prints registration progress (a live bar with ``rich`` when it is installed, plain lines
+otherwise) and, on SIGINT/SIGTERM or after ``--duration``, unregisters (Expires 0) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import signal
+import sys
+from typing import Any
+
+from sightline.errors import ConfigError
+from sightline.sim.config import DeviceGroup, SimConfig, Transport
+from sightline.sim.host import SimHost
+
+__all__ = ["add_parser", "config_from_args", "run", "run_async"]
+
+_PROGRESS_EVERY_S = 1.0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``sim`` sub-command to ``subparsers`` (from ``add_subparsers``)."""
+    sim = subparsers.add_parser("sim", help="simulate GB/T 28181 IPCs and NVRs")
+    sim.add_argument("--server", required=True, help="platform SIP address, HOST:PORT")
+    sim.add_argument("--server-id", required=True, help="platform 20-digit SIP ID")
+    sim.add_argument("--domain", help="SIP domain/realm (default: first 10 digits of server ID)")
+    sim.add_argument("--devices", type=int, default=1, help="number of devices")
+    sim.add_argument("--channels", type=int, default=1, help="channels per device (>1: NVR)")
+    sim.add_argument("--transport", choices=["udp", "tcp"], default="udp")
+    sim.add_argument("--password", default="12345678", help="digest password of every device")
+    sim.add_argument("--gb-version", choices=["2016", "2022"], default="2016")
+    sim.add_argument("--id-prefix", default="34020000", help="8-digit center code of the IDs")
+    sim.add_argument("--serial-start", type=int, default=1, help="serial of the first device")
+    sim.add_argument("--keepalive-s", type=float, default=60.0)
+    sim.add_argument("--expires-s", type=int, default=3600, help="registration lifetime asked")
+    sim.add_argument("--register-rate", type=float, default=200.0, help="registrations/second")
+    sim.add_argument("--retry-s", type=float, default=60.0, help="wait after a failed REGISTER")
+    sim.add_argument("--charset", default="GB2312", help="MANSCDP body charset")
+    sim.add_argument("--local-host", help="address to bind and advertise (default: automatic)")
+    sim.add_argument("--local-port", type=int, default=0, help="UDP port to bind (0: any)")
+    sim.add_argument("--duration", type=float, help="stop after this many seconds")
+    return sim  # type: ignore[no-any-return]
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--server must be HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The SimConfig the command line describes (raises ConfigError)."""
+    host, port = _host_port(args.server)
+    return SimConfig(
+        server_host=host,
+        server_port=port,
+        server_id=args.server_id,
+        domain=args.domain,
+        groups=(DeviceGroup(count=args.devices, channels=args.channels),),
+        transport=Transport(args.transport),
+        password=args.password,
+        gb_version=args.gb_version,
+        id_prefix=args.id_prefix,
+        serial_start=args.serial_start,
+        keepalive_s=args.keepalive_s,
+        expires_s=args.expires_s,
+        register_rate=args.register_rate,
+        retry_s=args.retry_s,
+        charset=args.charset,
+        local_host=args.local_host,
+        local_port=args.local_port,
+    )
+
+
+class _Progress:
+    """Registered x/N, as a rich bar on a terminal when rich is installed, else plain lines."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._last = -1
+        self._bar: Any = None
+        self._task: Any = None
+        if sys.stdout.isatty():
+            with contextlib.suppress(ImportError):
+                progress = importlib.import_module("rich.progress")
+                self._bar = progress.Progress()
+                self._task = self._bar.add_task("registered", total=total)
+                self._bar.start()
+
+    def show(self, host: SimHost) -> None:
+        registered = host.registered
+        if self._bar is not None:
+            self._bar.update(self._task, completed=registered)
+        elif registered != self._last:
+            stats = host.stats
+            print(
+                f"registered {registered}/{self._total} "
+                f"(failures {stats.register_failures}, "
+                f"retransmissions {host.sip_stats.retransmissions})",
+                flush=True,
+            )
+        self._last = registered
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+async def run_async(args: argparse.Namespace) -> int:
+    """Run the simulator until signalled or ``--duration`` ends; the exit status."""
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"sightline sim: {exc}", file=sys.stderr)
+        return 2
+    host = SimHost(config)
+    try:
+        await host.start()
+    except OSError as exc:
+        print(f"sightline sim: cannot start: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"simulating {config.device_count} devices ({config.channel_count} channels) "
+        f"from {host.local_address[0]}:{host.local_address[1]} "
+        f"to {config.server_host}:{config.server_port} over {config.transport.value}",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
+    progress = _Progress(config.device_count)
+    try:
+        while not stop.is_set():
+            progress.show(host)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _PROGRESS_EVERY_S)
+        progress.show(host)
+    finally:
+        progress.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        print("unregistering...", flush=True)
+        await host.stop(unregister=True)
+    print(f"stopped; {host.registered} devices still registered", flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for ``sightline sim`` (uvloop when available)."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional off Linux
+        return asyncio.run(run_async(args))
+    return uvloop.run(run_async(args))
