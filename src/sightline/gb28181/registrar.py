@@ -1,7 +1,11 @@
 """The GB/T 28181 registrar (§9.1): digest-authenticated REGISTER, refresh and unregister.
 
-Registration state lives in :class:`Bindings`; what happens when a device comes or goes is
+Registration state lives in ``Registrar.bindings``; what happens when a device comes or goes is
 told to the ``on_change`` callback, so the directory and the store stay out of this module.
+
+Passwords: ``ha1_for`` (optional) gives a device's own stored HA1 for this realm from an
+in-memory cache; when it has none, the default ``password_for`` is used. Both are synchronous
+on purpose: a REGISTER is answered without waiting for anything.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-from sightline.sip.digest import AuthOutcome, DigestServer
+from sightline.sip.digest import AuthOutcome, AuthResult, DigestServer
 from sightline.sip.endpoint import IncomingRequest
 from sightline.sip.errors import SipParseError
 from sightline.sip.flood import AuthFailureTracker
@@ -55,6 +59,7 @@ class Registrar:
         digest: DigestServer,
         password_for: Callable[[str], str | None],
         stats: SipStats,
+        ha1_for: Callable[[str], str | None] | None = None,
         failures: AuthFailureTracker | None = None,
         expires_min_s: int = 60,
         expires_max_s: int = 86400,
@@ -64,6 +69,7 @@ class Registrar:
     ) -> None:
         self._digest = digest
         self._password_for = password_for
+        self._ha1_for = ha1_for
         self._stats = stats
         self._failures = failures
         self._expires_min_s = expires_min_s
@@ -87,9 +93,7 @@ class Registrar:
         now = self._clock()
         # nonces carry wall-clock time so they stay valid across a restart of the server
         wall = self._wall_clock().timestamp()
-        result = self._digest.verify(
-            "REGISTER", request.headers.get("Authorization"), self._password_for, wall
-        )
+        result = self._verify(request, device_id, wall)
         if result.outcome in (AuthOutcome.MISSING, AuthOutcome.STALE):
             challenge = self._digest.challenge(wall, stale=result.outcome is AuthOutcome.STALE)
             return self._reply(request, 401, [("WWW-Authenticate", challenge)])
@@ -104,6 +108,24 @@ class Registrar:
         if 0 < expires < self._expires_min_s:
             return self._reply(request, 423, [("Min-Expires", str(self._expires_min_s))])
         return self._bind(incoming, device_id, min(expires, self._expires_max_s), now)
+
+    def _verify(self, request: Request, device_id: str, wall: float) -> AuthResult:
+        authorization = request.headers.get("Authorization")
+        stored = self._ha1_for(device_id) if self._ha1_for is not None else None
+        if stored is None:
+            return self._digest.verify("REGISTER", authorization, self._password_for, wall)
+        # the device's own HA1 is only valid for the username it was made for
+        return self._digest.verify_ha1(
+            "REGISTER", authorization, lambda user: stored if user == device_id else None, wall
+        )
+
+    def forget(self, device_id: str) -> Binding | None:
+        """Drop a binding without calling ``on_change`` (the caller already knows it is gone).
+
+        Used when a device misses its keepalives: its next REGISTER must then count as a new
+        registration, not as a refresh.
+        """
+        return self.bindings.pop(device_id, None)
 
     def _bind(
         self, incoming: IncomingRequest, device_id: str, expires: int, now: float
