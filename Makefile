@@ -52,7 +52,7 @@ pytest: install system-deps
 test: lint typecheck pytest
 
 demo: install
-	$(BIN)/sightline serve $(if $(CONFIG),--config $(CONFIG))
+	$(BIN)/sightline demo $(if $(CONFIG),--config $(CONFIG))
 
 bench: install bench-deps
 	$(BIN)/python benchmarks/sip_register.py

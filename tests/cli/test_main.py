@@ -37,7 +37,7 @@ def test_serve_answers_health_and_stops_on_sigint(tmp_path: Path) -> None:
         listening = "".join(server.stdout_lines)
         assert f"SIP UDP 127.0.0.1:{server.sip_port}" in listening
         assert f"SIP TCP 127.0.0.1:{server.sip_port}" in listening
-        assert "generated admin login: admin / " in listening
+        assert "admin login: admin / " in listening
         assert (tmp_path / "sightline.db").exists()  # migrated at start
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(10) == 0

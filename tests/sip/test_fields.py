@@ -260,3 +260,37 @@ def test_arbitrary_text_parses_to_a_stable_form_or_raises_a_parse_error(text: st
         pass
     else:
         assert CSeq.parse(str(cseq)) == cseq
+
+
+# --- memoized parsing ----------------------------------------------------------------------------
+
+
+def test_parses_are_memoized_by_text_and_errors_are_not() -> None:
+    text = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKmemo"
+    assert Via.parse(text) is Via.parse(text)
+    assert Via.parse(text) == Via._parse(text)
+    assert NameAddr.parse("<sip:a@b>;tag=1") is NameAddr.parse("<sip:a@b>;tag=1")
+    assert CSeq.parse("7 REGISTER") is CSeq.parse("7 REGISTER")
+    for _ in range(2):  # a bad value raises every time, it is never remembered as good
+        with pytest.raises(SipParseError):
+            Via.parse("SIP/2.0/UDP")
+
+
+def test_memo_stays_bounded_under_distinct_texts() -> None:
+    from sightline.sip import fields
+
+    for i in range(5000):
+        Via.parse(f"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{i}")
+    assert len(fields._VIAS._values) <= fields._PARSE_CACHE_SIZE
+    latest = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK4999"
+    assert Via.parse(latest).branch == "z9hG4bK4999"
+
+
+def test_subclasses_parse_to_their_own_type() -> None:
+    class Hop(Via):
+        pass
+
+    hop = Hop.parse("SIP/2.0/TCP h;branch=z9hG4bKsub")
+    assert type(hop) is Hop
+    assert type(hop.with_param("received", "192.0.2.1")) is Hop
+    assert type(Via.parse("SIP/2.0/TCP h;branch=z9hG4bKsub")) is Via

@@ -120,3 +120,39 @@ def test_get_all_sees_every_spelling(items: list[tuple[str, str]]) -> None:
     for name in ("Via", "Call-ID", "X-A"):
         expected = [v for n, v in items if canonical_name(n) == name]
         assert headers.get_all(name.lower()) == expected
+
+
+def _reference_set(items: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
+    """Headers.set as first written: replace the first, drop the later ones, else append."""
+    key = canonical_name(name)
+    names = [n for n, _ in items]
+    if key not in names:
+        return [*items, (key, value)]
+    first = names.index(key)
+    return [
+        (key, value) if i == first else item
+        for i, item in enumerate(items)
+        if i <= first or item[0] != key
+    ]
+
+
+_NAMES = st.sampled_from(["Via", "v", "To", "X-A", "x-a", "CSeq"])
+
+
+@given(st.lists(st.tuples(_NAMES, st.text(max_size=3))), _NAMES, st.text(max_size=3))
+def test_set_keeps_its_meaning(items: list[tuple[str, str]], name: str, value: str) -> None:
+    headers = Headers(items)
+    expected = _reference_set(headers.items(), name, value)
+    headers.set(name, value)
+    assert headers.items() == expected
+
+
+def test_from_canonical_wraps_without_renaming_and_replace_first() -> None:
+    items = [("Via", "a"), ("Via", "b"), ("To", "t")]
+    headers = Headers.from_canonical(items)
+    assert headers.get_all("v") == ["a", "b"]
+    assert headers == Headers([("v", "a"), ("via", "b"), ("t", "t")])
+    assert headers.replace_first("VIA", "a2")
+    assert headers.get_all("Via") == ["a2", "b"]
+    assert not headers.replace_first("Contact", "c")
+    assert "Contact" not in headers

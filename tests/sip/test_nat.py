@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sightline.sip.fields import Via
 from sightline.sip.headers import Headers
 from sightline.sip.message import Request, build_response
 from sightline.sip.nat import response_target, stamp_received
@@ -78,3 +82,26 @@ def test_response_never_goes_to_an_address_named_in_the_message() -> None:
     named = _request("SIP/2.0/UDP victim.example:5070;branch=z9hG4bK9")
     # even unstamped (e.g. an error response built from raw bytes), the source IP is used
     assert response_target(build_response(named, 400), ("127.0.0.3", 4000)) == ("127.0.0.3", 5070)
+
+
+_SOURCES = st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str))
+_VIA_HOSTS = st.one_of(
+    _SOURCES.map(lambda ip: f"[{ip}]" if ":" in ip else ip),
+    st.from_regex(r"[a-z][a-z0-9\-]{0,8}(\.[a-z]{2,4}){0,2}", fullmatch=True),
+)
+_EXTRA = st.sampled_from(
+    ["", ";rport", ";received=192.0.2.7", ";rport=1;received=x.example", ";lr"]
+)
+
+
+@given(_VIA_HOSTS, st.none() | st.integers(1, 65535), _EXTRA, _SOURCES, st.integers(1, 65535))
+def test_stamped_via_remembered_for_the_stack_is_what_parsing_gives(
+    host: str, port: int | None, extra: str, source: str, source_port: int
+) -> None:
+    sent_by = host if port is None else f"{host}:{port}"
+    req = _request(f"SIP/2.0/UDP {sent_by}{extra};branch=z9hG4bKprop")
+    stamp_received(req, source, source_port)
+    text = req.headers.get("Via")
+    assert text is not None
+    assert req.top_via == Via._parse(text)  # the remembered value equals a fresh parse
+    assert req.top_via.param("received") in (None, source)

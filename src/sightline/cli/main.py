@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sightline import __version__
+from sightline.cli import sim as sim_cli
 from sightline.errors import ConfigError, SightlineError
 
 if TYPE_CHECKING:
     from sightline.node import Node
+    from sightline.sim.host import SimHost
 
 __all__ = ["main"]
 
@@ -27,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run SIP, HTTP and media in one process")
     serve.add_argument("--config", type=Path, help="YAML configuration file")
+    demo = sub.add_parser(
+        "demo", help="serve plus a simulator with a few devices (4 IPCs and an 8-channel NVR)"
+    )
+    demo.add_argument("--config", type=Path, help="YAML configuration file")
+    demo.add_argument("--ipcs", type=int, default=4, help="simulated IPCs")
+    demo.add_argument("--nvr-channels", type=int, default=8, help="channels of the simulated NVR")
+    sim_cli.add_parser(sub)
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_sub.add_parser("example", help="print a commented configuration with every default")
@@ -41,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args.config)
+        if args.command == "demo":
+            return _serve(args.config, demo=(args.ipcs, args.nvr_channels))
+        if args.command == "sim":
+            return sim_cli.run(args)
         if args.command == "config":
             return _config(args)
     except ConfigError as exc:
@@ -64,7 +77,7 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(config_file: Path | None) -> int:
+def _serve(config_file: Path | None, demo: tuple[int, int] | None = None) -> int:
     from sightline.config import load_settings
     from sightline.logs import setup_logging
     from sightline.node import Node
@@ -83,24 +96,59 @@ def _serve(config_file: Path | None) -> int:
                 file=sys.stderr,
             )
             return 1
-        _announce(node, listening.lines())
-        await node.run_until_signalled()
+        _announce(node, listening.lines(), demo=demo is not None)
+        simulator = None
+        if demo is not None:
+            simulator = await _start_demo_devices(node, *demo)
+        try:
+            await node.run_until_signalled()
+        finally:
+            if simulator is not None:
+                await simulator.stop()
         return 0
 
     return _run_loop(run())
 
 
-def _announce(node: Node, lines: list[str]) -> None:
+def _announce(node: Node, lines: list[str], *, demo: bool) -> None:
     print("sightline is listening:", flush=True)
     for line in lines:
         print(f"  {line}", flush=True)
     assert node.secrets is not None
+    generated = node.settings.admin.password is None
+    if node.secrets.created and node.settings.sip.device_password is None:
+        print(f"  generated device password: {node.device_password}", flush=True)
+    if generated and (node.admin_created or demo):
+        print(f"  admin login: admin / {node.admin_password}", flush=True)
     if node.secrets.created:
-        if node.settings.sip.device_password is None:
-            print(f"  generated device password: {node.device_password}", flush=True)
-        if node.settings.admin.password is None:
-            print(f"  generated admin login: admin / {node.admin_password}", flush=True)
-        print(f"  (kept in {node.settings.data_dir / 'secrets.json'})", flush=True)
+        print(
+            f"  (generated secrets kept in {node.settings.data_dir / 'secrets.json'})", flush=True
+        )
+
+
+async def _start_demo_devices(node: Node, ipcs: int, nvr_channels: int) -> SimHost:
+    from sightline.sim.config import DeviceGroup, SimConfig
+    from sightline.sim.host import run_simulator
+
+    host, port = node.listening.sip["UDP"]
+    groups = [DeviceGroup(count=ipcs)] if ipcs else []
+    if nvr_channels:
+        groups.append(DeviceGroup(count=1, channels=nvr_channels))
+    simulator = await run_simulator(
+        SimConfig(
+            server_host="127.0.0.1" if host in ("0.0.0.0", "::") else host,
+            server_port=port,
+            server_id=node.settings.sip.id,
+            domain=node.settings.sip.domain,
+            password=node.device_password,
+            groups=tuple(groups),
+            local_host="127.0.0.1",
+        )
+    )
+    count = ipcs + (1 if nvr_channels else 0)
+    print(f"  demo: {count} simulated devices registering ({ipcs} IPCs", end="", flush=True)
+    print(f", 1 NVR with {nvr_channels} channels)" if nvr_channels else ")", flush=True)
+    return simulator
 
 
 def _run_loop(coro: Coroutine[Any, Any, int]) -> int:

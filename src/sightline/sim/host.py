@@ -152,7 +152,8 @@ class SimHost:
             self._runner = None
         if unregister:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._registration.unregister_all(), timeout_s)
+                async with asyncio.timeout(timeout_s):  # not wait_for: see _timer_loop
+                    await self._registration.unregister_all()
         for device in self.devices.values():
             device.state = DeviceState.STOPPED
         for task in list(self._tasks):
@@ -177,7 +178,8 @@ class SimHost:
         entry = (count, future)
         self._waiters.append(entry)
         try:
-            await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await future
             return True
         except TimeoutError:
             return False

@@ -2,10 +2,15 @@
 
 A nonce is ``base64url(issued_at ‖ random ‖ MAC)`` without padding (43 characters, all token
 characters), where ``issued_at`` is the 8-byte big-endian float ``now`` passed to
-:meth:`NonceManager.issue`, ``random`` is 8 bytes from :mod:`secrets` and ``MAC`` is
-HMAC-SHA256(secret, issued_at ‖ random) truncated to 16 bytes.  The server keeps no table of
-issued nonces: a forged or altered nonce fails the MAC, an old one fails the age check.  Nonces
-stay valid across restarts only if the secret does and ``now`` is wall-clock time.
+:meth:`NonceManager.issue`, ``random`` is 8 bytes from :mod:`secrets` and ``MAC`` is keyed
+BLAKE2s-128 (RFC 7693 keyed mode, a MAC) of ``issued_at ‖ random`` under the secret (or under
+SHA-256 of a secret longer than BLAKE2s's 32-byte key). BLAKE2s rather than HMAC-SHA256: one
+hash pass instead of two, a fifth of the cost, and every REGISTER pays for two MACs.
+
+The server keeps no table of issued nonces: a forged or altered nonce fails the MAC, an old one
+fails the age check.  Nonces stay valid across restarts only if the secret does and ``now`` is
+wall-clock time (and the MAC does: nonces of releases that used HMAC-SHA256 are answered
+STALE, which costs each device one more 401 round).
 
 Replay rules:
 
@@ -31,7 +36,7 @@ import struct
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections import OrderedDict
 from enum import Enum
-from hashlib import sha256
+from hashlib import blake2s, sha256
 
 __all__ = ["NonceManager", "NonceStatus"]
 
@@ -70,6 +75,7 @@ class NonceManager:
         if lifetime_s <= 0 or max_tracked < 1:
             raise ValueError("lifetime_s and max_tracked must be positive")
         self._secret = secret
+        self._mac_key = secret if len(secret) <= blake2s.MAX_KEY_SIZE else sha256(secret).digest()
         self.lifetime_s = lifetime_s
         self.max_tracked = max_tracked
         self.single_use = single_use
@@ -124,7 +130,7 @@ class NonceManager:
         return len(self._seen)
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.digest(self._secret, body, sha256)[:_MAC_LEN]
+        return blake2s(body, key=self._mac_key, digest_size=_MAC_LEN).digest()
 
     def _record(self, nonce: str, issued: float, count: int) -> NonceStatus:
         seen = self._seen.get(nonce)

@@ -13,7 +13,6 @@ nothing a peer sends can end the endpoint.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
@@ -43,17 +42,21 @@ from sightline.sip.transaction import (
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     SendMessage,
+    TransactionKey,
+    TransactionState,
     TransactionTable,
     TransactionTerminated,
     TransactionTimeout,
     TransportFailure,
     new_branch,
+    server_key,
 )
 from sightline.sip.transport import (
     Connection,
     Peer,
     StreamConnection,
     UdpTransport,
+    open_udp_socket,
 )
 from sightline.sip.uas import precheck
 
@@ -99,6 +102,7 @@ class SipEndpoint:
         clock: Callable[[], float] = time.monotonic,
         user_agent: str = "sightline",
         tcp_idle_timeout_s: float = 600.0,
+        udp_buffer_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.stats = stats or SipStats()
         self.flood = flood
@@ -107,15 +111,17 @@ class SipEndpoint:
         self._clock = clock
         self._user_agent = user_agent
         self._tcp_idle_timeout_s = tcp_idle_timeout_s
+        self._udp_buffer_bytes = udp_buffer_bytes
         self._handlers: dict[str, Handler] = {}
+        self._allowed: tuple[str, ...] = tuple(sorted(_ALLOW_BASE))
         self._table = TransactionTable()
         self._ctx: dict[int, _TxContext] = {}
         self._udp: UdpTransport | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: dict[tuple[str, str, int], Connection] = {}
-        self._timer_task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._scheduled: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._pending: set[asyncio.Task[None]] = set()
         self.local_addresses: dict[str, tuple[str, int]] = {}
         self.supported_extensions: tuple[str, ...] = ()
@@ -125,23 +131,23 @@ class SipEndpoint:
     def on(self, method: str, handler: Handler) -> None:
         """Route requests of ``method`` to ``handler``."""
         self._handlers[method.upper()] = handler
+        self._allowed = tuple(sorted({*_ALLOW_BASE, *self._handlers}))
 
     @property
     def allowed_methods(self) -> list[str]:
         """Methods this endpoint answers (for Allow headers)."""
-        return sorted({*_ALLOW_BASE, *self._handlers})
+        return list(self._allowed)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start_udp(self, host: str, port: int) -> tuple[str, int]:
         """Listen on UDP; returns the bound address."""
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_datagram_endpoint(
-            lambda: UdpTransport(self), local_addr=(host, port)
-        )
+        sock = open_udp_socket(host, port, self._udp_buffer_bytes)
+        _, proto = await loop.create_datagram_endpoint(lambda: UdpTransport(self), sock=sock)
         self._udp = proto
         self.local_addresses["UDP"] = proto.local
-        self._ensure_timer_task()
+        self._bind_loop()
         return proto.local
 
     async def start_stream(
@@ -161,7 +167,7 @@ class SipEndpoint:
         self._servers.append(server)
         sock = server.sockets[0].getsockname()
         self.local_addresses[name] = (str(sock[0]), int(sock[1]))
-        self._ensure_timer_task()
+        self._bind_loop()
         return self.local_addresses[name]
 
     def _stream_limits(self) -> Limits:
@@ -179,7 +185,7 @@ class SipEndpoint:
             port,
             ssl=ssl_context,
         )
-        self._ensure_timer_task()
+        self._bind_loop()
         return proto.peer
 
     async def close(self) -> None:
@@ -192,8 +198,10 @@ class SipEndpoint:
             await server.wait_closed()
         if self._udp is not None:
             self._udp.close()
-        if self._timer_task is not None:
-            self._timer_task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._loop = None
         for ctx in self._ctx.values():
             if ctx.future is not None and not ctx.future.done():
                 ctx.future.set_exception(SipTransportError("endpoint closed"))
@@ -286,17 +294,20 @@ class SipEndpoint:
         self.stats.count_request(request.method)
         stamp_received(request, peer.host, peer.port)
         now = self._clock()
-        tx = self._table.match_request(request)
+        key = self._server_key(request)
+        tx = self._table.match_request(request, key=key)
         if tx is not None:
             self._run(tx, tx.receive_request(request, now))
+            return
+        if key is not None and self._resend_retired(key, now):
             return
         if request.method == "ACK":
             return  # ACK for a 2xx: belongs to a dialog, which handlers track themselves
         if request.method == "CANCEL":
             self._on_cancel(request, peer, conn, now)
             return
-        tx = self._new_server_tx(request, peer, conn, now)
-        rejection = precheck(request, self.allowed_methods, self.supported_extensions)
+        tx = self._new_server_tx(request, peer, conn, now, key)
+        rejection = precheck(request, self._allowed, self.supported_extensions)
         if rejection is not None:
             self._respond(tx, rejection)
             return
@@ -306,11 +317,34 @@ class SipEndpoint:
             return
         self._invoke(handler, IncomingRequest(request, peer, conn), tx)
 
+    @staticmethod
+    def _server_key(request: Request) -> TransactionKey | None:
+        try:
+            return server_key(request)
+        except SipError:
+            return None  # the machine's constructor raises it again, where it is handled
+
+    def _resend_retired(self, key: TransactionKey, now: float) -> bool:
+        """Answer a retransmission of a retired transaction's request; False if none."""
+        retired = self._table.retired_response(key, now)
+        if retired is None:
+            return False
+        wire, host, port = retired
+        self.stats.count_response(int(wire[8:11]), sent=True)
+        if self._udp is not None:
+            self._udp.sendto(wire, host, port)
+        return True
+
     def _new_server_tx(
-        self, request: Request, peer: Peer, conn: Connection, now: float
+        self,
+        request: Request,
+        peer: Peer,
+        conn: Connection,
+        now: float,
+        key: TransactionKey | None = None,
     ) -> ServerTx:
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
-        tx = cls(request, reliable=peer.reliable, now=now, timers=self._timers)
+        tx = cls(request, reliable=peer.reliable, now=now, timers=self._timers, key=key)
         self._table.add_server(tx)
         self._ctx[id(tx)] = _TxContext(peer, conn)
         self._run(tx, tx.receive_request(request, now) if request.method == "INVITE" else [])
@@ -412,8 +446,12 @@ class SipEndpoint:
         self._run(tx, tx.start(now))
         if timeout_s is None:
             return await future
+        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives
+        # together with the answer (e.g. close() failing every request while a task is
+        # cancelled), leaving the cancelled task running forever.
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             raise SipTimeoutError(
                 f"no final response to {request.method} in {timeout_s}s"
@@ -435,19 +473,23 @@ class SipEndpoint:
         host, port = self.local_addresses.get(peer.transport, ("127.0.0.1", 5060))
         return host, port
 
-    def _send_response(self, response: Response, peer: Peer, conn: Connection | None) -> None:
+    def _send_response(
+        self, response: Response, peer: Peer, conn: Connection | None
+    ) -> tuple[bytes, str, int] | None:
+        """Send a response; returns the bytes and UDP destination (None on a stream)."""
         self.stats.count_response(response.status, sent=True)
         data = serialize(response)
         if peer.reliable:
             if conn is not None and not conn.is_closing:
                 conn.send(data)
-            return
+            return None
         try:
             host, port = response_target(response, (peer.host, peer.port))
         except SipError:
             host, port = peer.host, peer.port
         if self._udp is not None:
             self._udp.sendto(data, host, port)
+        return data, host, port
 
     def _send_request(self, request: Request, ctx: _TxContext) -> None:
         data = serialize(request)
@@ -466,15 +508,15 @@ class SipEndpoint:
             return
         for action in actions:
             self._apply(tx, ctx, action)
-        deadline = self._table.next_deadline()
-        if deadline is not None and (self._scheduled is None or deadline < self._scheduled):
-            self._wake.set()
+        self._schedule_timer()
 
     def _apply(self, tx: ServerTx | ClientTx, ctx: _TxContext, action: Action) -> None:
         if isinstance(action, SendMessage):
             message = action.message
             if isinstance(message, Response):
-                self._send_response(message, ctx.peer, ctx.conn)
+                sent = self._send_response(message, ctx.peer, ctx.conn)
+                if sent is not None and isinstance(tx, NonInviteServerTransaction):
+                    self._retire(tx, message, sent)
             else:
                 try:
                     self._send_request(message, ctx)
@@ -493,28 +535,54 @@ class SipEndpoint:
         elif isinstance(action, TransactionTerminated):
             self._ctx.pop(id(tx), None)
 
-    def _ensure_timer_task(self) -> None:
-        if self._timer_task is None:
-            self._timer_task = asyncio.ensure_future(self._timer_loop())
+    def _retire(
+        self, tx: NonInviteServerTransaction, sent: Response, wire: tuple[bytes, str, int]
+    ) -> None:
+        """Keep a Completed non-INVITE UDP server transaction as the bytes it answered with."""
+        if (
+            sent is tx.final_response
+            and tx.state is TransactionState.COMPLETED
+            and self._table.retire(tx, *wire, self._clock())
+        ):
+            self._ctx.pop(id(tx), None)
 
-    async def _timer_loop(self) -> None:
-        while True:
-            deadline = self._table.next_deadline()
-            self._scheduled = deadline
-            delay = None if deadline is None else max(0.0, deadline - self._clock())
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-            try:
-                for tx, action in self._table.handle_timeout(self._clock()):
-                    ctx = self._ctx.get(id(tx))
-                    if ctx is None:
-                        continue
-                    if isinstance(action, SendMessage) and _is_retransmission(action):
-                        self.stats.retransmissions += 1
-                    self._apply(tx, ctx, action)
-            except Exception:
-                log.exception("SIP timer processing failed")
+    def _bind_loop(self) -> None:
+        """Bind the timers to the running loop (called when a transport starts)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._schedule_timer()
+
+    def _schedule_timer(self) -> None:
+        """Arm one loop timer for the table's earliest deadline, if it moved earlier.
+
+        One TimerHandle, re-armed only when a transaction needs an earlier wake-up: a request
+        answered at once (no timer but the retired Timer J, which needs no wake-up) costs none.
+        """
+        if self._loop is None:
+            return
+        deadline = self._table.next_deadline()
+        if deadline is None:
+            return  # a timer still armed for an earlier deadline just finds nothing to do
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_later(max(0.0, deadline - self._clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            for tx, action in self._table.handle_timeout(self._clock()):
+                ctx = self._ctx.get(id(tx))
+                if ctx is None:
+                    continue
+                if isinstance(action, SendMessage) and _is_retransmission(action):
+                    self.stats.retransmissions += 1
+                self._apply(tx, ctx, action)
+        except Exception:
+            log.exception("SIP timer processing failed")
+        self._schedule_timer()
 
 
 def _is_retransmission(action: SendMessage) -> bool:

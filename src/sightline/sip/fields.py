@@ -14,11 +14,22 @@ ABNF (RFC 3261 §25.1, RFC 5118 for IPv6 references):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sightline.sip.errors import SipParseError
 
-__all__ = ["CSeq", "NameAddr", "Params", "Via", "format_params", "parse_params", "split_host_port"]
+__all__ = [
+    "CSeq",
+    "NameAddr",
+    "Params",
+    "Via",
+    "format_params",
+    "parse_params",
+    "remember_via",
+    "split_host_port",
+]
 
 Params = tuple[tuple[str, str | None], ...]
 
@@ -33,6 +44,36 @@ _ADDR_SPEC_BAD = re.compile(r'[\s,?<>"]')
 _BRACKETED_BAD = re.compile(r'[\s<"]')
 # sent-protocol LWS sent-by; the groups never overlap, so matching stays linear
 _SENT_PROTOCOL = re.compile(r"([^/\s]+)\s*/\s*([^/\s]+)\s*/\s*([^/\s]+)\s+(\S.*)", re.S)
+# The stack parses the same field text several times per message (the parser's check, the
+# transaction key, the NAT stamp, response routing, the TU) and the parsed values are frozen,
+# so parses are memoized by text. Bounded because the text comes from the network; the repeats
+# come within a millisecond or so of each other, which a thousand entries cover many times over.
+_PARSE_CACHE_SIZE = 1024
+
+_T = TypeVar("_T")
+
+
+class _Memo(Generic[_T]):
+    """Parsed values by text, forgotten all at once when full (cheaper than LRU upkeep)."""
+
+    __slots__ = ("_parse", "_size", "_values")
+
+    def __init__(self, parse: Callable[[str], _T], size: int) -> None:
+        self._parse = parse
+        self._size = size
+        self._values: dict[str, _T] = {}
+
+    def get(self, text: str) -> _T:
+        value = self._values.get(text)
+        if value is None:
+            value = self._parse(text)  # errors are not remembered: bad input re-raises
+            self.put(text, value)
+        return value
+
+    def put(self, text: str, value: _T) -> None:
+        if len(self._values) >= self._size:
+            self._values.clear()
+        self._values[text] = value
 
 
 def parse_params(text: str) -> Params:
@@ -141,6 +182,10 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one via-parm (not a comma-separated list)."""
+        return _VIAS.get(text) if cls is Via else cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         # LWS (spaces or tabs, also from unfolded lines) may surround the slashes:
         # "SIP / 2.0 / UDP host"
         m = _SENT_PROTOCOL.match(text.strip())
@@ -165,7 +210,9 @@ class Via:
 
     def with_param(self, name: str, value: str | None) -> Via:
         """A copy with a parameter set (e.g. ``received`` or ``rport``)."""
-        return replace(self, params=set_param(self.params, name, value))
+        # not dataclasses.replace: that inspects the fields on every call (hot on receive)
+        params = set_param(self.params, name, value)
+        return type(self)(self.transport, self.host, self.port, params, self.protocol)
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -182,6 +229,10 @@ class CSeq:
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """Parse ``1*DIGIT LWS Method``."""
+        return _CSEQS.get(text) if cls is CSeq else cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> CSeq:
         parts = text.split()
         # isascii: str.isdigit() also accepts digits of other scripts, which int() converts
         if (
@@ -210,6 +261,10 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str) -> NameAddr:
         """Parse name-addr or addr-spec followed by header parameters."""
+        return _NAME_ADDRS.get(text) if cls is NameAddr else cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
         text = text.strip()
         if not text:
             raise SipParseError("empty address")
@@ -249,11 +304,26 @@ class NameAddr:
 
     def with_param(self, name: str, value: str | None) -> NameAddr:
         """A copy with a parameter set (e.g. the To tag)."""
-        return replace(self, params=set_param(self.params, name, value))
+        return type(self)(self.uri, self.display_name, set_param(self.params, name, value))
 
     def __str__(self) -> str:
         display = f"{self.display_name} " if self.display_name else ""
         return f"{display}<{self.uri}>{format_params(self.params)}"
+
+
+_VIAS: _Memo[Via] = _Memo(Via._parse, _PARSE_CACHE_SIZE)
+_CSEQS: _Memo[CSeq] = _Memo(CSeq._parse, _PARSE_CACHE_SIZE)
+_NAME_ADDRS: _Memo[NameAddr] = _Memo(NameAddr._parse, _PARSE_CACHE_SIZE)
+
+
+def remember_via(text: str, via: Via) -> None:
+    """Record that ``Via.parse(text)`` is ``via``, for a ``text`` just made as ``str(via)``.
+
+    For a Via obtained from ``Via.parse`` (and ``with_param`` with valid values), which
+    round-trips exactly: the NAT stamp rewrites the top Via of every request, and the stamped
+    hop is read again for the transaction key and the response's destination.
+    """
+    _VIAS.put(text, via)
 
 
 def _valid_display_name(display: str) -> bool:

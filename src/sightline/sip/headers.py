@@ -104,6 +104,17 @@ class Headers:
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
 
+    @classmethod
+    def from_canonical(cls, items: list[tuple[str, str]]) -> Headers:
+        """Wrap (and own) a list whose names are already canonical, e.g. the parser's.
+
+        Skips the per-field name lookup of ``Headers(items)``, which is measurable on the
+        receive path; passing a non-canonical name here breaks lookups of that field.
+        """
+        new = cls.__new__(cls)
+        new._items = items
+        return new
+
     def add(self, name: str, value: str) -> None:
         """Append a field after any existing ones."""
         self._items.append((canonical_name(name), value))
@@ -115,14 +126,23 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace all fields of that name by one, kept at the first one's position."""
         key = canonical_name(name)
+        items = self._items
+        for i, (n, _) in enumerate(items):
+            if n == key:
+                items[i] = (key, value)
+                if any(item[0] == key for item in items[i + 1 :]):
+                    self._items = [item for j, item in enumerate(items) if j <= i or item[0] != key]
+                return
+        items.append((key, value))
+
+    def replace_first(self, name: str, value: str) -> bool:
+        """Replace the value of the first field of that name in place; False when absent."""
+        key = canonical_name(name)
         for i, (n, _) in enumerate(self._items):
             if n == key:
                 self._items[i] = (key, value)
-                self._items = [
-                    item for j, item in enumerate(self._items) if j <= i or item[0] != key
-                ]
-                return
-        self._items.append((key, value))
+                return True
+        return False
 
     def remove(self, name: str) -> None:
         """Remove every field of that name."""

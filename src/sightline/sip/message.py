@@ -172,6 +172,8 @@ class Response(Message):
 
 
 _COPIED_TO_RESPONSE = ("Via", "From", "To", "Call-ID", "CSeq")
+# Position of each copied field in a response: Vias first, then From, To, Call-ID, CSeq.
+_COPY_ORDER = {name: i for i, name in enumerate(_COPIED_TO_RESPONSE)}
 
 
 def build_response(
@@ -188,10 +190,10 @@ def build_response(
     Via, From, To, Call-ID and CSeq are copied; ``to_tag`` is added to To when it has none
     (it must be given for every response but 100 that can create a dialog).
     """
-    resp_headers = Headers()
-    for name in _COPIED_TO_RESPONSE:
-        for value in request.headers.get_all(name):
-            resp_headers.add(name, value)
+    # one pass over the request's fields; the stable sort keeps each field's hops in order
+    copied = [item for item in request.headers.items() if item[0] in _COPY_ORDER]
+    copied.sort(key=lambda item: _COPY_ORDER[item[0]])
+    resp_headers = Headers.from_canonical(copied)
     if to_tag is not None and status != 100:
         to_value = request.headers.get("To")
         if to_value is not None:

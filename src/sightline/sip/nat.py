@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from sightline.sip.fields import Via
-from sightline.sip.headers import Headers, split_list
+from sightline.sip.fields import Via, remember_via
+from sightline.sip.headers import split_list
 from sightline.sip.message import Message, Response
 
 __all__ = ["response_target", "stamp_received"]
@@ -18,6 +18,8 @@ __all__ = ["response_target", "stamp_received"]
 
 def _same_host(via_host: str, source_host: str) -> bool:
     host = via_host[1:-1] if via_host.startswith("[") else via_host
+    if host == source_host:
+        return True
     try:
         return ipaddress.ip_address(host) == ipaddress.ip_address(source_host)
     except ValueError:
@@ -29,10 +31,10 @@ def stamp_received(request: Message, source_host: str, source_port: int) -> None
 
     Also applied to responses built from unparsable requests, so they go back to the source.
     """
-    values = request.headers.get_all("Via")
-    if not values:
+    first = request.headers.get("Via")
+    if first is None:
         return
-    hops = _split_first_hop(values[0])
+    hops = _split_first_hop(first)
     via = Via.parse(hops[0])
     changed = via
     if via.param("rport") is not None:
@@ -43,11 +45,10 @@ def stamp_received(request: Message, source_host: str, source_port: int) -> None
         changed = changed.with_param("received", source_host)
     if changed is via:
         return
-    new_first = str(changed) if len(hops) == 1 else f"{changed}, {hops[1]}"
-    items = request.headers.items()
-    index = next(i for i, (name, _) in enumerate(items) if name == "Via")
-    items[index] = ("Via", new_first)
-    request.headers = Headers(items)
+    stamped = str(changed)
+    remember_via(stamped, changed)
+    new_first = stamped if len(hops) == 1 else f"{stamped}, {hops[1]}"
+    request.headers.replace_first("Via", new_first)
 
 
 def _split_first_hop(field_value: str) -> list[str]:

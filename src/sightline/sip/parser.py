@@ -45,7 +45,7 @@ from sightline.sip.errors import MessageTooLarge, SipParseError, VersionNotSuppo
 from sightline.sip.fields import CSeq, NameAddr, Via
 from sightline.sip.headers import Headers, canonical_name, split_list
 from sightline.sip.message import SIP_VERSION, Request, Response
-from sightline.sip.uri import SipUri, parse_any_uri
+from sightline.sip.uri import AbsoluteUri, SipUri, parse_any_uri
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -53,6 +53,7 @@ __all__ = [
     "error_response",
     "is_keepalive",
     "parse_message",
+    "parse_request_uri",
     "serialize",
 ]
 
@@ -123,7 +124,7 @@ def _parse(data: bytes, limits: Limits) -> Request | Response:
     method, uri = ("", "") if is_response else _request_line(first)
     fields, core = _parse_fields(lines, limits)
     body = _take_body(data, end + 4, core.get("Content-Length", []), limits)
-    headers = Headers(_normalize_content_length(fields, len(body)))
+    headers = Headers.from_canonical(_normalize_content_length(fields, len(body)))
     if is_response:
         _check_core(core, None)
         return Response(status, reason, headers, body)
@@ -251,10 +252,18 @@ def _request_line(line: str) -> tuple[str, str]:
         raise SipParseError(f"bad method {method[:40]!r}")
     if not (uri.isascii() and uri.isprintable()):
         raise SipParseError(f"bad Request-URI {uri[:80]!r}")
-    parsed = parse_any_uri(uri)
+    parsed = parse_request_uri(uri)
     if isinstance(parsed, SipUri) and parsed.headers:
         raise SipParseError(f"headers in Request-URI {uri[:80]!r}")
     return method, uri
+
+
+# Most requests a node receives name one of a handful of URIs (its own ID), and the URI is read
+# again by the UAS checks: memoize (the parsed URIs are frozen; bounded, the text is remote).
+@lru_cache(maxsize=1024)
+def parse_request_uri(text: str) -> SipUri | AbsoluteUri:
+    """``parse_any_uri``, memoized: the Request-URI of most requests is one of a few."""
+    return parse_any_uri(text)
 
 
 def _check_core(core: dict[str, list[str]], method: str | None) -> None:

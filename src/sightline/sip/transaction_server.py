@@ -35,6 +35,7 @@ from sightline.sip.transaction_base import (
     DeliverRequest,
     SendMessage,
     Transaction,
+    TransactionKey,
     TransactionState,
     TransactionTimeout,
     server_key,
@@ -49,11 +50,17 @@ _S = TransactionState
 
 class _ServerTransaction(Transaction):
     def __init__(
-        self, request: Request, *, reliable: bool, now: float, timers: TimerConfig | None = None
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        timers: TimerConfig | None = None,
+        key: TransactionKey | None = None,
     ) -> None:
         super().__init__(
             request,
-            key=server_key(request),
+            key=server_key(request) if key is None else key,
             reliable=reliable,
             now=now,
             timers=timers or TimerConfig(),
@@ -86,9 +93,16 @@ class InviteServerTransaction(_ServerTransaction):
     """Answers one INVITE; absorbs retransmissions and the ACK of a non-2xx answer."""
 
     def __init__(
-        self, request: Request, *, reliable: bool, now: float, timers: TimerConfig | None = None
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        timers: TimerConfig | None = None,
+        key: TransactionKey | None = None,
     ) -> None:
-        super().__init__(request, reliable=reliable, now=now, timers=timers)
+        """``key`` is ``server_key(request)`` when the caller already computed it."""
+        super().__init__(request, reliable=reliable, now=now, timers=timers, key=key)
         self.state = _S.PROCEEDING
         self._arm("Trying", now, self.timers.trying_delay_s)
 
@@ -145,9 +159,16 @@ class NonInviteServerTransaction(_ServerTransaction):
     """Answers one non-INVITE request; absorbs its retransmissions."""
 
     def __init__(
-        self, request: Request, *, reliable: bool, now: float, timers: TimerConfig | None = None
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        timers: TimerConfig | None = None,
+        key: TransactionKey | None = None,
     ) -> None:
-        super().__init__(request, reliable=reliable, now=now, timers=timers)
+        """``key`` is ``server_key(request)`` when the caller already computed it."""
+        super().__init__(request, reliable=reliable, now=now, timers=timers, key=key)
         self.state = _S.TRYING
 
     def receive_request(self, request: Request, now: float) -> list[Action]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -26,9 +27,12 @@ __all__ = [
     "StreamConnection",
     "UdpTransport",
     "make_server_ssl_context",
+    "open_udp_socket",
 ]
 
 log = logging.getLogger(__name__)
+
+_PEER_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class UdpTransport(asyncio.DatagramProtocol):
         self._receiver = receiver
         self._transport: asyncio.DatagramTransport | None = None
         self.local: tuple[str, int] = ("0.0.0.0", 0)
+        # Peers (frozen) and their reply views by source address: a device sends many
+        # datagrams from one address, and building both per datagram shows in profiles.
+        self._peers: dict[tuple[str | int, ...], tuple[Peer, _UdpReply]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the socket."""
@@ -97,9 +104,15 @@ class UdpTransport(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         """Hand a datagram to the endpoint with the peer it came from."""
-        peer = Peer("UDP", str(addr[0]), int(addr[1]))
+        known = self._peers.get(addr)
+        if known is None:
+            if len(self._peers) >= _PEER_CACHE_SIZE:
+                self._peers.clear()
+            peer = Peer("UDP", str(addr[0]), int(addr[1]))
+            known = self._peers[addr] = (peer, _UdpReply(self, peer))
+        peer, reply = known
         if self._receiver.allow_source(peer):
-            self._receiver.datagram_received(data, peer, _UdpReply(self, peer))
+            self._receiver.datagram_received(data, peer, reply)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (port unreachable...) are normal on UDP; log at debug."""
@@ -117,6 +130,41 @@ class UdpTransport(asyncio.DatagramProtocol):
         """Close the socket."""
         if self._transport is not None:
             self._transport.close()
+
+
+def open_udp_socket(host: str, port: int, buffer_bytes: int) -> socket.socket:
+    """A bound, non-blocking UDP socket with receive/send buffers of about ``buffer_bytes``.
+
+    The Linux default (~208 KiB) holds only ~400 REGISTERs: a burst, or a pause of the event
+    loop, overflows it and every dropped request costs the device a 500 ms retransmission.
+    The kernel caps the size at net.core.rmem_max/wmem_max; the effective size is logged.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if buffer_bytes > 0:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    # Linux reports twice the size asked for (it counts its bookkeeping)
+    received = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    sent = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    log.info(
+        "UDP %s:%d buffers: receive %d, send %d bytes (asked %d; the kernel caps it at "
+        "net.core.rmem_max / wmem_max)",
+        host,
+        port,
+        received,
+        sent,
+        buffer_bytes,
+    )
+    return sock
 
 
 class _UdpReply:

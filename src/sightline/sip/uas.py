@@ -12,7 +12,8 @@ from collections.abc import Collection
 
 from sightline.sip.errors import SipParseError
 from sightline.sip.message import Request, Response, build_response
-from sightline.sip.uri import SipUri, parse_any_uri
+from sightline.sip.parser import parse_request_uri
+from sightline.sip.uri import SipUri
 
 __all__ = ["KNOWN_METHODS", "precheck"]
 
@@ -44,12 +45,12 @@ def precheck(
     request: Request, handled: Collection[str], supported: Collection[str] = ()
 ) -> Response | None:
     """The rejection RFC 3261 §8.2 requires for ``request``, or None when it may proceed."""
-    allow = ", ".join(sorted(handled))
     if request.method not in handled:
         status = 405 if request.method in KNOWN_METHODS else 501
+        allow = ", ".join(sorted(handled))
         return build_response(request, status, to_tag=_tag(), headers=[("Allow", allow)])
     try:
-        uri = parse_any_uri(request.uri)
+        uri = parse_request_uri(request.uri)
     except SipParseError:
         return build_response(request, 400, "Bad Request-URI", to_tag=_tag())
     if not isinstance(uri, SipUri) or uri.scheme not in _SCHEMES:
