@@ -1,0 +1,169 @@
+"""The sans-IO receive path of one RTP stream: parse, SSRC check, reorder, PS demux, count.
+
+The asyncio receivers (``receiver``) feed it datagrams or RFC 4571 frames with the loop's
+time and arm a timer for ``next_deadline()``; tests and benchmarks drive it directly.
+"""
+
+from __future__ import annotations
+
+from logging import getLogger
+
+from sightline.media.errors import RtcpError, RtpError
+from sightline.media.jitter import JitterBuffer, Ordered
+from sightline.media.ps_demux import PsDemuxer
+from sightline.media.ps_frames import AccessUnit, StreamInfo
+from sightline.media.rtcp import ReceptionStats, ReportBlock, SenderReport, parse_rtcp
+from sightline.media.rtp import parse_rtp
+from sightline.media.stats import BitrateMeter, ReceiverCounters, ReceiverSnapshot
+
+__all__ = ["RtpPipeline"]
+
+log = getLogger(__name__)
+
+
+class RtpPipeline:
+    """Sans-IO receive path of one stream: RTP datagrams and times in, access units out.
+
+    A packet whose SSRC is not ``expected_ssrc`` is logged (once per SSRC, with both values)
+    and then accepted or, with ``accept_ssrc_mismatch=False``, dropped. RTCP multiplexed on
+    the RTP port (RFC 5761: second byte 200..204) is taken as RTCP. When the jitter buffer
+    gives up on lost packets the demuxer is reset, so a damaged frame never merges into the
+    next one.
+    """
+
+    def __init__(
+        self,
+        *,
+        expected_ssrc: int | None = None,
+        accept_ssrc_mismatch: bool = True,
+        reorder: bool = True,
+    ) -> None:
+        self.expected_ssrc = expected_ssrc
+        self.accept_ssrc_mismatch = accept_ssrc_mismatch
+        self.counters = ReceiverCounters()
+        # Over TCP nothing arrives out of order: no warm-up hold, give gaps up at once.
+        self.jitter = JitterBuffer() if reorder else JitterBuffer(max_delay_s=0, startup_s=0)
+        self.demuxer = PsDemuxer()
+        self.reception: ReceptionStats | None = None
+        self.bitrate = BitrateMeter()
+        self._warned: set[int] = set()
+
+    @property
+    def stream_info(self) -> StreamInfo | None:
+        """The video stream's parameters once its parameter sets have been seen."""
+        video = [i for sid, i in self.demuxer.streams.items() if sid >= 0xE0]
+        return video[0] if video else None
+
+    def packet(self, data: bytes, now: float) -> list[AccessUnit]:
+        """Take one datagram (or RFC 4571 frame); return the access units it finishes."""
+        c = self.counters
+        if len(data) >= 2 and 200 <= data[1] <= 204:
+            self.rtcp(data, now)
+            return []
+        try:
+            rtp = parse_rtp(data)
+        except RtpError as exc:
+            c.malformed += 1
+            log.debug("malformed RTP packet of %d bytes: %s", len(data), exc)
+            return []
+        if self.expected_ssrc is not None and rtp.ssrc != self.expected_ssrc:
+            c.ssrc_mismatches += 1
+            if rtp.ssrc not in self._warned:
+                self._warned.add(rtp.ssrc)
+                log.warning(
+                    "SSRC mismatch: expected %010d, got %010d (0x%08X); %s",
+                    self.expected_ssrc,
+                    rtp.ssrc,
+                    rtp.ssrc,
+                    "accepted" if self.accept_ssrc_mismatch else "dropped",
+                )
+            if not self.accept_ssrc_mismatch:
+                c.ssrc_dropped += 1
+                return []
+        c.packets += 1
+        c.bytes += len(data)
+        if c.first_packet_at is None:
+            c.first_packet_at = now
+        c.last_packet_at = now
+        self.bitrate.add(len(data), now)
+        if self.reception is None or self.reception.ssrc != rtp.ssrc:
+            self.reception = ReceptionStats(rtp.ssrc)
+        self.reception.update(rtp.sequence, rtp.timestamp, now)
+        return self._demux(self.jitter.push(rtp, now), now)
+
+    def rtcp(self, data: bytes, now: float) -> None:
+        """Take an RTCP compound packet; SRs are remembered for the next report's LSR/DLSR."""
+        try:
+            packets = parse_rtcp(data)
+        except RtcpError as exc:
+            log.debug("malformed RTCP packet: %s", exc)
+            return
+        self.counters.rtcp_packets += 1
+        for p in packets:
+            if isinstance(p, SenderReport) and self.reception is not None:
+                self.reception.on_sender_report(p, now)
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` must next be called."""
+        return self.jitter.next_deadline()
+
+    def handle_timeout(self, now: float) -> list[AccessUnit]:
+        """Give up on late packets; return the access units that frees."""
+        return self._demux(self.jitter.handle_timeout(now), now)
+
+    def flush(self) -> list[AccessUnit]:
+        """End of stream: everything held, in order."""
+        return self._demux(self.jitter.flush(), None) + self._count(self.demuxer.flush(), None)
+
+    def report_block(self, now: float) -> ReportBlock | None:
+        """The RTCP report block for the source, or None before its first packet."""
+        return None if self.reception is None else self.reception.report_block(now)
+
+    def snapshot(
+        self, now: float, started_at: float, transport: str, port: int
+    ) -> ReceiverSnapshot:
+        """Counters for metrics; ages are relative to ``now``, first-events to ``started_at``."""
+        c, j = self.counters, self.jitter.stats
+
+        def since(t: float | None, origin: float) -> float | None:
+            return None if t is None else t - origin
+
+        return ReceiverSnapshot(
+            transport=transport,
+            port=port,
+            ssrc=None if self.reception is None else self.reception.ssrc,
+            packets=c.packets,
+            bytes=c.bytes,
+            bitrate_bps=self.bitrate.rate(now),
+            lost=j.lost,
+            reordered=j.reordered,
+            duplicates=j.duplicates,
+            late=j.late,
+            malformed=c.malformed,
+            ssrc_mismatches=c.ssrc_mismatches,
+            frames=c.frames,
+            keyframes=c.keyframes,
+            queue_drops=c.queue_drops,
+            demux_garbage_bytes=self.demuxer.stats.garbage_bytes,
+            time_to_first_packet_s=since(c.first_packet_at, started_at),
+            time_to_first_frame_s=since(c.first_frame_at, started_at),
+            since_last_packet_s=None if c.last_packet_at is None else now - c.last_packet_at,
+        )
+
+    def _demux(self, released: list[Ordered], now: float | None) -> list[AccessUnit]:
+        units: list[AccessUnit] = []
+        demuxer = self.demuxer
+        for item in released:
+            if item.lost:
+                units += demuxer.reset()
+            units += demuxer.feed(item.packet.payload, end_of_frame=item.packet.marker)
+        return self._count(units, now)
+
+    def _count(self, units: list[AccessUnit], now: float | None) -> list[AccessUnit]:
+        c = self.counters
+        for unit in units:
+            c.frames += 1
+            c.keyframes += unit.keyframe and unit.stream_id >= 0xE0
+        if units and c.first_frame_at is None:
+            c.first_frame_at = now if now is not None else c.last_packet_at
+        return units

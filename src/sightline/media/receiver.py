@@ -1,0 +1,431 @@
+"""RTP receivers: UDP, TCP passive (we listen) and TCP active (we connect), RFC 4571 framed.
+
+Each receiver owns one port booked from an ``RtpPortAllocator`` and feeds a sans-IO
+``RtpPipeline`` (parse → SSRC check → ``JitterBuffer`` → ``PsDemuxer``); the access units
+come out of ``frames()``, an async iterator that ends when the receiver is closed or the TCP
+connection drops, and optionally through an ``on_frame`` callback. The asyncio parts only
+move bytes and arm the jitter buffer's timer.
+
+UDP receivers also bind the RTCP port (RTP port + 1, when the allocator hands out pairs),
+take the sender's SRs there and send a receiver report every ``rtcp_interval_s`` to the
+source's RTP port + 1. Over TCP, RTCP only arrives interleaved and no RR is sent: GB devices
+rarely read it.
+
+No isinstance checks on transports: uvloop's transports do not subclass asyncio's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from logging import getLogger
+from typing import cast
+
+from sightline.media.pipeline import RtpPipeline
+from sightline.media.ports import RtpPortAllocator
+from sightline.media.ps_frames import AccessUnit
+from sightline.media.rtcp import ReceiverReport
+from sightline.media.rtp import Rfc4571Deframer
+from sightline.media.stats import ReceiverSnapshot
+
+__all__ = [
+    "ReceiverOptions",
+    "RtpReceiver",
+    "TcpActiveRtpReceiver",
+    "TcpPassiveRtpReceiver",
+    "UdpRtpReceiver",
+]
+
+log = getLogger(__name__)
+
+UDP_BUFFER_BYTES = 4 << 20
+FrameCallback = Callable[[AccessUnit], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverOptions:
+    """How a receiver binds and what it accepts."""
+
+    host: str = "0.0.0.0"
+    expected_ssrc: int | None = None
+    accept_ssrc_mismatch: bool = True
+    max_queued_frames: int = 512
+    rtcp_interval_s: float = 5.0
+
+
+class RtpReceiver:
+    """What all receivers share: pipeline, frame queue, timer, counters and close."""
+
+    transport_name = "?"
+
+    _reorder = True
+
+    def __init__(
+        self,
+        allocator: RtpPortAllocator,
+        options: ReceiverOptions | None = None,
+        *,
+        on_frame: FrameCallback | None = None,
+    ) -> None:
+        self.allocator = allocator
+        self.options = options = options or ReceiverOptions()
+        self.host = options.host
+        self.port = 0
+        self.pipeline = RtpPipeline(
+            expected_ssrc=options.expected_ssrc,
+            accept_ssrc_mismatch=options.accept_ssrc_mismatch,
+            reorder=self._reorder,
+        )
+        self._on_frame = on_frame
+        self._queue: deque[AccessUnit] = deque()
+        self._max_queued = options.max_queued_frames
+        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._started_at = self._loop.time()
+        self._ended = False
+        self._closed = False
+
+    @property
+    def last_packet_at(self) -> float | None:
+        """``loop.time()`` of the last RTP packet, for the "no RTP for N seconds" check."""
+        return self.pipeline.counters.last_packet_at
+
+    @property
+    def first_packet_at(self) -> float | None:
+        """``loop.time()`` of the first RTP packet."""
+        return self.pipeline.counters.first_packet_at
+
+    def snapshot(self) -> ReceiverSnapshot:
+        """Counters for metrics."""
+        return self.pipeline.snapshot(
+            self._loop.time(), self._started_at, self.transport_name, self.port
+        )
+
+    async def frames(self) -> AsyncIterator[AccessUnit]:
+        """Access units as they are finished; ends when the receiver closes or the peer leaves."""
+        while True:
+            while self._queue:
+                yield self._queue.popleft()
+            if self._ended:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def close(self) -> None:
+        """Stop receiving, hand out the frames still held and release the port; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel_timer()
+        self._close_transports()
+        self._end()
+        if self.port:
+            self.allocator.release(self.port)
+        log.debug("%s receiver on port %d closed", self.transport_name, self.port)
+
+    def _close_transports(self) -> None:
+        raise NotImplementedError
+
+    def _packet(self, data: bytes) -> None:
+        if self._ended:
+            return
+        now = self._loop.time()
+        self._deliver(self.pipeline.packet(data, now))
+        deadline = self.pipeline.next_deadline()
+        if deadline is not None and (self._timer is None or deadline < self._timer_at):
+            self._cancel_timer()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._deliver(self.pipeline.handle_timeout(self._loop.time()))
+        deadline = self.pipeline.next_deadline()
+        if deadline is not None and not self._ended:
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _deliver(self, units: list[AccessUnit]) -> None:
+        if not units:
+            return
+        for unit in units:
+            if self._on_frame is not None:
+                self._on_frame(unit)
+            if len(self._queue) >= self._max_queued:
+                self._queue.popleft()  # nobody reads fast enough; the hub never lets this happen
+                self.pipeline.counters.queue_drops += 1
+            self._queue.append(unit)
+        self._wakeup.set()
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._cancel_timer()
+            self._deliver(self.pipeline.flush())
+            self._ended = True
+            self._wakeup.set()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, tuple[str | int, ...]], None]) -> None:
+        self._on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP/RTCP socket error: %s", exc)
+
+
+def _udp_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        # A 2 Mbps stream sends a 100 KB key frame in one burst; the default ~200 KB buffer
+        # overflows when the loop pauses. The kernel caps this at net.core.rmem_max.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class UdpRtpReceiver(RtpReceiver):
+    """RTP over UDP on a booked port (plus RTCP on port + 1 when the allocator pairs ports)."""
+
+    transport_name = "UDP"
+
+    def __init__(
+        self,
+        allocator: RtpPortAllocator,
+        options: ReceiverOptions | None = None,
+        *,
+        on_frame: FrameCallback | None = None,
+    ) -> None:
+        super().__init__(allocator, options, on_frame=on_frame)
+        self.rtcp_interval_s = self.options.rtcp_interval_s
+        self.source: tuple[str, int] | None = None
+        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._report_ssrc = secrets.randbits(32)
+        self._report_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> UdpRtpReceiver:
+        """Bind the port(s) and start receiving; returns self."""
+        self.port, socks = self.allocator.open(self._bind)
+        try:
+            rtp, _ = await self._loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self._on_rtp), sock=socks[0]
+            )
+            self._rtp = rtp
+            if len(socks) > 1:
+                rtcp, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(self._on_rtcp), sock=socks[1]
+                )
+                self._rtcp = rtcp
+                if self.rtcp_interval_s > 0:
+                    self._report_task = asyncio.create_task(self._report_loop())
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            await self.close()
+            raise
+        return self
+
+    def _bind(self, port: int) -> list[socket.socket]:
+        socks = [_udp_socket(self.host, port)]
+        if self.allocator.step == 2:
+            try:
+                socks.append(_udp_socket(self.host, port + 1))
+            except OSError:
+                socks[0].close()
+                raise
+        return socks
+
+    def _on_rtp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if self.source is None:
+            self.source = (str(addr[0]), int(addr[1]))
+        self._packet(data)
+
+    def _on_rtcp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.pipeline.rtcp(data, self._loop.time())
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.rtcp_interval_s)
+            report = self.pipeline.report_block(self._loop.time())
+            if report is None or self.source is None or self._rtcp is None:
+                continue
+            packet = bytes(ReceiverReport(self._report_ssrc, (report,)))
+            try:
+                self._rtcp.sendto(packet, (self.source[0], self.source[1] + 1))
+            except OSError as exc:
+                log.debug("RTCP RR to %s failed: %s", self.source, exc)
+
+    def _close_transports(self) -> None:
+        if self._report_task is not None:
+            self._report_task.cancel()
+        for transport in (self._rtp, self._rtcp):
+            if transport is not None:
+                transport.close()
+
+
+class _TcpProtocol(asyncio.Protocol):
+    def __init__(self, receiver: _TcpRtpReceiver) -> None:
+        self._receiver = receiver
+        self._deframer = Rfc4571Deframer()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._receiver._connected(cast(asyncio.Transport, transport))
+
+    def data_received(self, data: bytes) -> None:
+        for packet in self._deframer.feed(data):
+            self._receiver._packet(packet)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._receiver._disconnected(exc, self._deframer.discarded_bytes)
+
+
+class _TcpRtpReceiver(RtpReceiver):
+    _reorder = False  # TCP delivers in order: no reorder delay at start
+
+    def __init__(
+        self,
+        allocator: RtpPortAllocator,
+        options: ReceiverOptions | None = None,
+        *,
+        on_frame: FrameCallback | None = None,
+    ) -> None:
+        super().__init__(allocator, options, on_frame=on_frame)
+        self.peer: tuple[str, int] | None = None
+        self._conn: asyncio.Transport | None = None
+        self._connected_event = asyncio.Event()
+
+    async def wait_connected(self, timeout_s: float | None = None) -> None:
+        """Wait until the media connection is up; TimeoutError after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            await self._connected_event.wait()
+
+    def _connected(self, transport: asyncio.Transport) -> None:
+        peer = transport.get_extra_info("peername")
+        if self._conn is not None or self._closed:
+            log.warning("port %d: extra TCP media connection from %s refused", self.port, peer)
+            transport.close()
+            return
+        self._conn = transport
+        self.peer = (str(peer[0]), int(peer[1])) if peer else None
+        self._connected_event.set()
+        log.debug("port %d: TCP media connection from %s", self.port, self.peer)
+
+    def _disconnected(self, exc: Exception | None, discarded: int) -> None:
+        log.info(
+            "port %d: TCP media connection from %s closed (%s); %d bytes discarded by resync",
+            self.port,
+            self.peer,
+            exc or "by peer",
+            discarded,
+        )
+        self._end()
+
+    def _close_transports(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT of a reuse
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class TcpPassiveRtpReceiver(_TcpRtpReceiver):
+    """We listen on the booked port (SDP ``a=setup:passive``); the device connects, once."""
+
+    transport_name = "TCP-passive"
+    _server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> TcpPassiveRtpReceiver:
+        """Listen; the connection is accepted in the background (see ``wait_connected``)."""
+        self.port, sock = self.allocator.open(self._listen)
+        try:
+            self._server = await self._loop.create_server(lambda: _TcpProtocol(self), sock=sock)
+        except BaseException:
+            sock.close()
+            await self.close()
+            raise
+        return self
+
+    def _listen(self, port: int) -> socket.socket:
+        sock = _tcp_socket(self.host, port)
+        try:
+            sock.listen(1)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _connected(self, transport: asyncio.Transport) -> None:
+        super()._connected(transport)
+        if self._server is not None:
+            self._server.close()  # exactly one connection; the port stays booked until close()
+
+    def _close_transports(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        super()._close_transports()
+
+
+class TcpActiveRtpReceiver(_TcpRtpReceiver):
+    """We connect from the booked port to the device's address (SDP ``a=setup:active``)."""
+
+    transport_name = "TCP-active"
+
+    async def start(
+        self, remote_host: str, remote_port: int, *, timeout_s: float = 5.0
+    ) -> TcpActiveRtpReceiver:
+        """Connect, retrying refusals (a device may listen only after our ACK) until timeout."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                sock = await self._connect(remote_host, remote_port)
+            try:
+                await self._loop.create_connection(lambda: _TcpProtocol(self), sock=sock)
+            except BaseException:
+                sock.close()
+                raise
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def _connect(self, remote_host: str, remote_port: int) -> socket.socket:
+        while True:
+            self.port, sock = self.allocator.open(lambda p: _tcp_socket(self.host, p))
+            try:
+                await self._loop.sock_connect(sock, (remote_host, remote_port))
+                return sock
+            except BaseException as exc:
+                sock.close()
+                self.allocator.release(self.port)
+                self.port = 0
+                if not isinstance(exc, ConnectionRefusedError):
+                    raise
+            await asyncio.sleep(0.1)
