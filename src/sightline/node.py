@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -254,8 +254,11 @@ class Node:
             self.database = None
         self._stopped.set()
 
-    async def run_until_signalled(self) -> None:
-        """Serve until SIGINT or SIGTERM, then stop cleanly."""
+    async def run_until_signalled(
+        self, before_stop: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Serve until SIGINT or SIGTERM, run ``before_stop`` (e.g. the demo's devices
+        leaving while the server still answers), then stop cleanly."""
         tune_gc_for_serving()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -267,4 +270,9 @@ class Node:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if before_stop is not None:
+                try:
+                    await before_stop()
+                except Exception:
+                    log.exception("shutdown step failed")
             await self.stop()

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -69,3 +70,38 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot start" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_demo_brings_up_devices_visible_through_the_api(tmp_path: Path) -> None:
+    server = start_sightline(tmp_path, command=("demo",))
+    try:
+        deadline = time.monotonic() + 20
+        while "simulated devices" not in "".join(server.stdout_lines):
+            assert time.monotonic() < deadline, server.stdout_lines
+            time.sleep(0.05)
+        out = "".join(server.stdout_lines)
+        assert "5 simulated devices registering (4 IPCs, 1 NVR with 8 channels)" in out
+        password = out.split("admin login: admin / ", 1)[1].split()[0]
+        login = httpx.post(
+            f"{server.http_url}/api/v1/auth/login",
+            json={"username": "admin", "password": password},
+            timeout=10,
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        devices: dict[str, int] = {}
+        channels: dict[str, int] = {}
+        while time.monotonic() < deadline + 20:
+            devices = httpx.get(
+                f"{server.http_url}/api/v1/devices?online=true", headers=headers, timeout=10
+            ).json()
+            channels = httpx.get(
+                f"{server.http_url}/api/v1/channels", headers=headers, timeout=10
+            ).json()
+            if devices["total"] == 5 and channels["total"] == 12:
+                break
+            time.sleep(0.3)
+        assert devices["total"] == 5, devices
+        assert channels["total"] == 12  # 4 IPC channels + 8 NVR channels
+    finally:
+        assert server.stop() == 0
+    assert server.log_problems() == []

@@ -146,8 +146,9 @@ def start_sightline(
     password: str = "e2e-device-password",
     env: Mapping[str, str] | None = None,
     startup_timeout_s: float = 30.0,
+    command: tuple[str, ...] = ("serve",),
 ) -> SightlineProcess:
-    """Start ``sightline serve`` and return once it prints that it is listening."""
+    """Start ``sightline serve`` (or ``command``) and return once it says it is listening."""
     sip_port = free_port(socket.SOCK_DGRAM, also=socket.SOCK_STREAM)
     http_port = free_port(socket.SOCK_STREAM)
     settings = {
@@ -163,7 +164,7 @@ def start_sightline(
     child_env.update(settings)
     child_env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
-        [sys.executable, "-m", "sightline.cli.main", "serve"],
+        [sys.executable, "-m", "sightline.cli.main", *command],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

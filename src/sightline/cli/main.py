@@ -97,14 +97,12 @@ def _serve(config_file: Path | None, demo: tuple[int, int] | None = None) -> int
             )
             return 1
         _announce(node, listening.lines(), demo=demo is not None)
-        simulator = None
-        if demo is not None:
-            simulator = await _start_demo_devices(node, *demo)
-        try:
+        if demo is None:
             await node.run_until_signalled()
-        finally:
-            if simulator is not None:
-                await simulator.stop()
+            return 0
+        simulator = await _start_demo_devices(node, *demo)
+        # the simulated devices unregister first, while the server still answers them
+        await node.run_until_signalled(before_stop=simulator.stop)
         return 0
 
     return _run_loop(run())
