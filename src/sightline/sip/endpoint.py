@@ -125,6 +125,9 @@ class SipEndpoint:
         self._pending: set[asyncio.Task[None]] = set()
         self.local_addresses: dict[str, tuple[str, int]] = {}
         self.supported_extensions: tuple[str, ...] = ()
+        # Responses matching no transaction: retransmitted 2xx to an INVITE whose client
+        # transaction ended (RFC 3261 §13.2.2.4), which the dialog's owner must ACK again.
+        self.on_stray_response: Callable[[Response], None] | None = None
 
     # -- configuration -------------------------------------------------------------------
 
@@ -417,6 +420,8 @@ class SipEndpoint:
         tx = self._table.match_response(response)
         if tx is None:
             log.debug("stray response %d (Call-ID %s)", response.status, response.call_id)
+            if self.on_stray_response is not None:
+                self.on_stray_response(response)
             return
         self._run(tx, tx.receive_response(response, self._clock()))
 
@@ -456,6 +461,19 @@ class SipEndpoint:
             raise SipTimeoutError(
                 f"no final response to {request.method} in {timeout_s}s"
             ) from None
+
+    def send_stateless(self, request: Request, peer: Peer) -> None:
+        """Send a request outside any transaction, as it is (the ACK for a 2xx, §13.2.2.4).
+
+        The caller gives the request its Via; raises SipTransportError if ``peer`` cannot
+        be reached.
+        """
+        conn = self._route(peer)
+        self._send_request(request, _TxContext(peer, conn))
+
+    def via_for(self, peer: Peer) -> tuple[str, int]:
+        """The sent-by address this endpoint writes in Vias towards ``peer``."""
+        return self._sent_by(peer)
 
     def _route(self, peer: Peer) -> Connection | None:
         if peer.transport == "UDP":
