@@ -20,6 +20,7 @@ from typing import Any
 from sightline.errors import ConfigError
 from sightline.sim.config import DeviceGroup, SimConfig, Transport
 from sightline.sim.host import SimHost
+from sightline.sim.video import VideoCodec, VideoSettings
 
 __all__ = ["add_parser", "config_from_args", "run", "run_async"]
 
@@ -47,6 +48,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sim.add_argument("--local-host", help="address to bind and advertise (default: automatic)")
     sim.add_argument("--local-port", type=int, default=0, help="UDP port to bind (0: any)")
     sim.add_argument("--duration", type=float, help="stop after this many seconds")
+    video = sim.add_argument_group("live video (sent when the platform INVITEs a channel)")
+    video.add_argument("--codec", choices=[c.value for c in VideoCodec], default="h264")
+    video.add_argument("--video-size", default="640x360", help="WIDTHxHEIGHT, at least 320x180")
+    video.add_argument("--fps", type=int, default=25, help="frames per second")
+    video.add_argument("--bitrate", type=int, default=1024, help="target bit rate, kbit/s")
     return sim  # type: ignore[no-any-return]
 
 
@@ -55,6 +61,19 @@ def _host_port(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ConfigError(f"--server must be HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
+
+
+def _video(args: argparse.Namespace) -> VideoSettings:
+    width, sep, height = args.video_size.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ConfigError(f"--video-size must be WIDTHxHEIGHT, got {args.video_size!r}")
+    return VideoSettings(
+        codec=VideoCodec(args.codec),
+        width=int(width),
+        height=int(height),
+        fps=args.fps,
+        bitrate_kbps=args.bitrate,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -78,6 +97,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         charset=args.charset,
         local_host=args.local_host,
         local_port=args.local_port,
+        video=_video(args),
     )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from sightline.gb28181.ids import GbId
 from sightline.gb28181.manscdp import Edition
 from sightline.sim.errors import SimConfigError
+from sightline.sim.video import VideoSettings
 from sightline.sip.timers import TimerConfig
 
 __all__ = ["DeviceGroup", "SimConfig", "Transport"]
@@ -70,6 +71,9 @@ class SimConfig:
     geo_spread_deg: float = 0.05
     user_agent: str = "sightline-sim"
     timers: TimerConfig = field(default_factory=TimerConfig)
+    video: VideoSettings = field(default_factory=VideoSettings)  # what invited channels send
+    media_connect_retry_s: float = 1.0  # TCP media as client: wait between the 3 attempts
+    media_accept_timeout_s: float = 10.0  # TCP media as server: wait for the platform
 
     def __post_init__(self) -> None:
         _check(len(self.id_prefix) == 8 and self.id_prefix.isdigit(), "id_prefix: 8 digits")

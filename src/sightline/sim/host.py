@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import ipaddress
 import logging
 import random
 import socket
@@ -29,10 +30,12 @@ from typing import Any
 
 from sightline.gb28181.ids import DeviceType
 from sightline.gb28181.manscdp import CatalogEvent, Message
+from sightline.sim.calls import MediaCalls
 from sightline.sim.config import SimConfig, Transport
 from sightline.sim.device import DeviceProfile, DeviceState, SimDevice, Subscription
 from sightline.sim.identity import IdPlan
 from sightline.sim.inbound import Inbound
+from sightline.sim.invite import MediaFaults
 from sightline.sim.outbox import Messenger
 from sightline.sim.ptz_state import PtzPosition
 from sightline.sim.registration import Registration, SimStats
@@ -99,6 +102,12 @@ class SimHost:
         self.inbound = Inbound(self, clock=clock, local_time=self.local_time)
         self._registration = Registration(self)
         self.messages = Messenger(self)
+        self.calls = MediaCalls(
+            self,
+            config.video,
+            connect_retry_s=config.media_connect_retry_s,
+            accept_timeout_s=config.media_accept_timeout_s,
+        )
 
     def _build_fleet(self) -> None:
         config = self.config
@@ -150,6 +159,7 @@ class SimHost:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
+        await self.calls.close()
         if unregister:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):  # not wait_for: see _timer_loop
@@ -215,6 +225,29 @@ class SimHost:
         if device is None or index is None:
             raise KeyError(channel_id)
         return device.ptz(index, self._clock()).position(self._clock())
+
+    def set_ptz(self, channel_id: str, pan: float, tilt: float, zoom: float) -> None:
+        """Point channel ``channel_id``'s head at once (KeyError for an unknown channel)."""
+        device = self.find(channel_id)
+        index = None if device is None else device.channel_index(channel_id)
+        if device is None or index is None:
+            raise KeyError(channel_id)
+        now = self._clock()
+        device.ptz(index, now).go_to(pan, tilt, zoom, now)
+
+    def set_media_faults(self, target_id: str, faults: MediaFaults | None) -> None:
+        """Make a device or channel misbehave on later INVITEs (None: behave again)."""
+        if self.find(target_id) is None:
+            raise KeyError(target_id)
+        self.calls.set_faults(target_id, faults)
+
+    def media_address(self, toward: str) -> str:
+        """The local IP media is sent from toward ``toward`` (the SIP address if it is set)."""
+        host = self.local_address[0]
+        with contextlib.suppress(ValueError):
+            if not ipaddress.ip_address(host).is_unspecified:
+                return host
+        return source_address(toward, 9)
 
     def now(self) -> float:
         """The host's monotonic clock."""
@@ -343,6 +376,8 @@ class SimHost:
         )
         endpoint.on("MESSAGE", self.inbound.on_message)
         endpoint.on("SUBSCRIBE", self.inbound.on_subscribe)
+        endpoint.on("INVITE", self.calls.on_invite)
+        endpoint.on("BYE", self.calls.on_bye)
         return endpoint
 
     async def route(self, device: SimDevice, *, connect: bool = False) -> tuple[SipEndpoint, Peer]:
@@ -387,6 +422,7 @@ class SimHost:
         self.stats.reboots += 1
         self._registration.mark_unregistered(device)
         device.forget_session()
+        self.calls.drop_device(device)
         device.state = DeviceState.OFFLINE
         self.spawn(self.drop_link(device))
         self.schedule(device, self._clock() + self.config.reboot_s)

@@ -1,0 +1,325 @@
+"""INVITE and BYE for simulated channels: live-video calls, routed by Request-URI user.
+
+One :class:`MediaCalls` serves the whole fleet, like :mod:`.inbound`: the channel is found from
+the Request-URI user (a channel ID, or an IPC's device ID), the offer is read
+(:mod:`.invite`), a :class:`~.media_session.MediaSession` binds its socket, and the 200 carries
+the answer. Each INVITE is its own call with its own stream, so several platforms (or one
+platform twice) can watch a channel; their sessions share the channel's encoder
+(:mod:`.video_feed`). A new INVITE with the same Subject sender (channel and serial) as a live
+call replaces it, as Annex M asks.
+
+ACK: :class:`~sightline.sip.endpoint.SipEndpoint` drops an ACK for a 2xx before any handler sees
+it, so media starts as soon as the 200 has gone out (most cameras do the same) rather than on
+the ACK; :meth:`MediaCalls.on_ack` is ready for an endpoint that passes such ACKs on. An INVITE
+retransmitted after the 200 (the 200 was lost) gets the same answer again, not a second stream.
+
+A session that fails (connection refused or lost) ends its call with a BYE to the platform.
+Faults for platform tests (:class:`~.invite.MediaFaults`) are set per device or per channel and
+apply to INVITEs that arrive afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sightline.sim.device import DeviceState, SimDevice
+from sightline.sim.inbound import request_user
+from sightline.sim.invite import (
+    MediaFaults,
+    OfferRejected,
+    build_answer,
+    fallback_ssrc,
+    read_offer,
+)
+from sightline.sim.media_session import EndReason, FrameSink, MediaSession
+from sightline.sim.ptz_state import PtzPosition
+from sightline.sim.video import VideoSettings
+from sightline.sim.video_feed import VideoHub
+from sightline.sip.dialog import Dialog
+from sightline.sip.endpoint import IncomingRequest, SipEndpoint
+from sightline.sip.errors import SipError
+from sightline.sip.fields import Via
+from sightline.sip.message import Request, Response, build_response
+from sightline.sip.transport import Peer
+
+__all__ = ["Call", "CallHost", "MediaCalls"]
+
+log = logging.getLogger(__name__)
+
+_NO_FAULTS = MediaFaults()
+
+
+class CallHost(Protocol):
+    """What the call handlers need from the host."""
+
+    def find(self, target_id: str) -> SimDevice | None:
+        """The device that owns a device or channel ID."""
+
+    def contact(self, device: SimDevice) -> str:
+        """The Contact value of ``device``."""
+
+    def ptz_position(self, channel_id: str) -> PtzPosition:
+        """Where the channel's head points now."""
+
+    def media_address(self, toward: str) -> str:
+        """The local IP to send media from toward ``toward``."""
+
+    async def route(self, device: SimDevice, *, connect: bool = False) -> tuple[SipEndpoint, Peer]:
+        """The endpoint and peer that reach the platform for ``device``."""
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background."""
+
+
+@dataclass(eq=False)
+class Call:
+    """One accepted INVITE: its dialog identifiers, answer and media session."""
+
+    call_id: str
+    remote_tag: str
+    local_tag: str
+    device: SimDevice
+    channel_id: str
+    invite: Request
+    answer: bytes
+    sender: str | None  # Subject "<channel>:<serial>", to spot a repeated INVITE (Annex M)
+    session: MediaSession
+    acked: bool = False
+
+
+def _subject_sender(request: Request) -> str | None:
+    subject = request.headers.get("Subject")
+    return subject.split(",", 1)[0].strip() if subject else None
+
+
+class MediaCalls:
+    """INVITE/ACK/BYE handlers for every channel of a fleet (see the module docstring)."""
+
+    def __init__(
+        self,
+        host: CallHost,
+        settings: VideoSettings,
+        *,
+        connect_retry_s: float = 1.0,
+        accept_timeout_s: float = 10.0,
+    ) -> None:
+        self._host = host
+        self.settings = settings
+        self.hub = VideoHub(settings)
+        self.calls: dict[tuple[str, str], Call] = {}
+        self._faults: dict[str, MediaFaults] = {}
+        self._retry_s = connect_retry_s
+        self._accept_timeout_s = accept_timeout_s
+        self._serial = 0
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def set_faults(self, target_id: str, faults: MediaFaults | None) -> None:
+        """Faults for a device (all its channels) or one channel; None clears them."""
+        if faults is None:
+            self._faults.pop(target_id, None)
+        else:
+            self._faults[target_id] = faults
+
+    def faults_for(self, device: SimDevice, channel_id: str) -> MediaFaults:
+        """The channel's faults, else its device's, else none."""
+        return self._faults.get(channel_id) or self._faults.get(device.device_id) or _NO_FAULTS
+
+    def sessions(self, channel_id: str | None = None) -> list[MediaSession]:
+        """Media sessions of live calls (of one channel, if given)."""
+        return [
+            c.session
+            for c in self.calls.values()
+            if channel_id is None or c.channel_id == channel_id
+        ]
+
+    # -- INVITE ----------------------------------------------------------------------------
+
+    async def on_invite(self, incoming: IncomingRequest) -> Response:
+        """Answer a live-video INVITE with 200 and SDP, then start the stream."""
+        request = incoming.request
+        try:
+            key = (request.call_id, request.from_.tag or "")
+            in_dialog = request.to.tag
+        except SipError:
+            return build_response(request, 400)
+        call = self.calls.get(key)
+        if call is not None and in_dialog in (None, call.local_tag):
+            return self._ok(request, call)  # a retransmission after our 200, or a re-INVITE
+        if in_dialog is not None:
+            return build_response(request, 481)
+        user = request_user(request.uri)
+        device = self._host.find(user)
+        index = None if device is None else device.channel_index(user)
+        if device is None or index is None or not _reachable(device):
+            return build_response(request, 404, to_tag=_tag())
+        channel_id = device.channel_id(index)
+        if not device.is_channel_online(index):
+            return build_response(request, 480, to_tag=_tag())
+        faults = self.faults_for(device, channel_id)
+        if faults.reject_status is not None:
+            return build_response(request, faults.reject_status, to_tag=_tag())
+        try:
+            offer = read_offer(request.body)
+        except OfferRejected as exc:
+            log.info("channel %s: INVITE refused (%d): %s", channel_id, exc.status, exc)
+            return build_response(request, exc.status, to_tag=_tag())
+        self._replace_same_sender(_subject_sender(request))
+        self._serial += 1
+        ssrc = offer.ssrc or fallback_ssrc(channel_id, self._serial)
+        session = MediaSession(
+            call_id=request.call_id,
+            channel_id=channel_id,
+            offer=offer,
+            local_ip=self._host.media_address(offer.ip),
+            rtp_ssrc=int(ssrc) if faults.rtp_ssrc is None else faults.rtp_ssrc,
+            codec=self.settings.codec,
+            attach=lambda sink: self._attach(channel_id, sink),
+            on_end=self._ended,
+            connect_retry_s=self._retry_s,
+            accept_timeout_s=self._accept_timeout_s,
+        )
+        try:
+            port = await session.prepare()
+        except OSError as exc:
+            log.warning("channel %s: cannot open a media socket: %s", channel_id, exc)
+            return build_response(request, 500, to_tag=_tag())
+        answer = build_answer(
+            offer,
+            channel_id=channel_id,
+            ip=session.local_ip,
+            port=port,
+            ssrc=ssrc,
+            settings=self.settings,
+        )
+        call = Call(
+            call_id=request.call_id,
+            remote_tag=key[1],
+            local_tag=_tag(),
+            device=device,
+            channel_id=channel_id,
+            invite=request,
+            answer=bytes(answer),
+            sender=_subject_sender(request),
+            session=session,
+        )
+        self.calls[key] = call
+        if not faults.no_media:
+            # call_soon: the endpoint sends our 200 when this coroutine returns, before this runs
+            asyncio.get_running_loop().call_soon(session.start)
+        log.info(
+            "channel %s: INVITE accepted, ssrc %s, %s to %s:%d",
+            channel_id,
+            ssrc,
+            offer.mode.value,
+            offer.ip,
+            offer.port,
+        )
+        return self._ok(request, call)
+
+    def _ok(self, request: Request, call: Call) -> Response:
+        return build_response(
+            request,
+            200,
+            to_tag=call.local_tag,
+            headers=[
+                ("Contact", self._host.contact(call.device)),
+                ("Content-Type", "application/sdp"),
+            ],
+            body=call.answer,
+        )
+
+    def _replace_same_sender(self, sender: str | None) -> None:
+        if sender is None:
+            return
+        for call in list(self.calls.values()):
+            if call.sender == sender:
+                log.info(
+                    "channel %s: new INVITE for stream %s replaces the old call",
+                    call.channel_id,
+                    sender,
+                )
+                call.session.stop(EndReason.REPLACED)
+
+    def _attach(self, channel_id: str, sink: FrameSink) -> Callable[[], None]:
+        tint = int(channel_id[-4:]) if channel_id[-4:].isdigit() else 0
+
+        def position() -> PtzPosition:
+            return self._host.ptz_position(channel_id)
+
+        feed = self.hub.subscribe(channel_id, position, sink, tint=tint)
+
+        def detach() -> None:
+            self.hub.unsubscribe(feed, sink)
+
+        return detach
+
+    # -- ACK and BYE -----------------------------------------------------------------------
+
+    def on_ack(self, request: Request) -> None:
+        """Note the ACK of our 200 (for an endpoint that hands such ACKs to the TU)."""
+        call = self.calls.get((request.call_id, request.from_.tag or ""))
+        if call is not None:
+            call.acked = True
+
+    def on_bye(self, incoming: IncomingRequest) -> Response:
+        """End a call: stop its stream and answer 200 (481 for an unknown dialog)."""
+        request = incoming.request
+        try:
+            call = self.calls.get((request.call_id, request.from_.tag or ""))
+            mine = call is not None and request.to.tag == call.local_tag
+        except SipError:
+            return build_response(request, 400)
+        if call is None or not mine:
+            return build_response(request, 481)
+        call.session.stop(EndReason.BYE)
+        return build_response(request, 200)
+
+    def _ended(self, session: MediaSession, reason: EndReason) -> None:
+        call = next((c for c in self.calls.values() if c.session is session), None)
+        if call is None:
+            return
+        del self.calls[(call.call_id, call.remote_tag)]
+        if reason in (EndReason.SOCKET, EndReason.REPLACED):
+            self._host.spawn(self._send_bye(call))
+
+    async def _send_bye(self, call: Call) -> None:
+        response = self._ok(call.invite, call)
+        try:
+            dialog = Dialog.from_uas(call.invite, response)
+            endpoint, peer = await self._host.route(call.device)
+            bye = dialog.create_request("BYE", via=Via("UDP", "0.0.0.0"))
+            bye.headers.remove("Via")  # the endpoint adds its own
+            answer = await endpoint.request(bye, peer, timeout_s=5.0)
+            log.info(
+                "channel %s: sent BYE for call %s: %d", call.channel_id, call.call_id, answer.status
+            )
+        except (SipError, OSError) as exc:
+            log.info("channel %s: BYE for call %s failed: %s", call.channel_id, call.call_id, exc)
+
+    # -- device life -----------------------------------------------------------------------
+
+    def drop_device(self, device: SimDevice) -> None:
+        """Stop a device's streams without BYE (it rebooted or went away)."""
+        for call in list(self.calls.values()):
+            if call.device is device:
+                call.session.stop(EndReason.SHUTDOWN)
+
+    async def close(self) -> None:
+        """Stop every stream and the encoders."""
+        for call in list(self.calls.values()):
+            call.session.stop(EndReason.SHUTDOWN)
+        await self.hub.close()
+
+
+def _reachable(device: SimDevice) -> bool:
+    return device.registered and device.state is not DeviceState.STOPPED
+
+
+def _tag() -> str:
+    return secrets.token_hex(4)
