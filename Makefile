@@ -56,6 +56,7 @@ demo: install
 
 bench: install bench-deps
 	$(BIN)/python benchmarks/sip_register.py
+	$(BIN)/python benchmarks/devices_online.py --devices 10000
 
 clean:
 	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,516 @@
+"""N simulated GB/T 28181 devices registered and keeping alive against one ``sightline serve``.
+
+What a platform operator cares about with a large fleet, measured on one machine:
+
+1. **registration**: ``--processes`` ``sightline sim`` children (distinct serial ranges, each its
+   own UDP port) start registering ``--devices`` IPCs at ``--register-rate`` in total; time until
+   the API counts all of them online (``GET /api/v1/devices?online=true``, the stored flag);
+2. **onboarding**: after each registration the platform asks DeviceInfo and Catalog and
+   subscribes; time until the API lists all N channels (capped by ``--onboard-timeout``);
+3. **steady state** for ``--steady-intervals`` keepalive intervals (``--keepalive-s``, default the
+   standard 60 s): the server's CPU share (user + system from ``/proc/<pid>/stat``, in % of one
+   core), its RSS growth per device, and lost devices (minimum online count seen while polling,
+   devices the API lists offline, REGISTERs beyond the first registration);
+4. **re-registration storm**: every simulator is killed (no unregister, like a power cut) and
+   started again at once with an unlimited rate, so all N devices register again from new ports
+   as fast as the platform answers; time until every simulator reports all of its devices
+   registered and the server counted N more successful authentications, and how many were lost.
+
+``--profile S`` samples the server with py-spy for S seconds during the steady state and the
+storm and prints the functions with the most samples.
+
+Run: ``.venv/bin/python benchmarks/devices_online.py --devices 10000``
+(``--help`` for the options). Needs no SIPp: the simulator is sightline's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the tests package importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.api_client import ApiClient  # noqa: E402
+from tests.e2e.server import SightlineProcess, start_sightline  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+SERVER_ID = "34020000002000000001"
+PASSWORD = "bench-device-password"
+ADMIN = "bench-admin-password"
+_PROGRESS = re.compile(r"registered (\d+)/(\d+) \(failures (\d+), retransmissions (\d+)\)")
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of one process, MiB."""
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * PAGE_KB / 1024
+
+
+@dataclass
+class Simulator:
+    """One ``sightline sim`` child and the progress it prints."""
+
+    args: list[str]
+    devices: int
+    process: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start (or restart) the child."""
+        self.lines = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sightline.cli.main", "sim", *self.args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        self.reader = threading.Thread(target=self._drain, args=(self.process,), daemon=True)
+        self.reader.start()
+
+    def _drain(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in iter(process.stdout.readline, ""):
+            self.lines.append(line)
+
+    def progress(self) -> tuple[int, int, int]:
+        """(registered, failures, retransmissions) from the last progress line."""
+        for line in reversed(self.lines):
+            match = _PROGRESS.search(line)
+            if match:
+                return int(match[1]), int(match[3]), int(match[4])
+        return 0, 0, 0
+
+    @property
+    def pid(self) -> int:
+        """Process ID."""
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> None:
+        """Send ``sig`` and wait (SIGTERM unregisters first; SIGKILL is a power cut)."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        if self.reader is not None:
+            self.reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def simulators(server: SightlineProcess, args: argparse.Namespace) -> list[Simulator]:
+    """``--processes`` simulators splitting ``--devices`` into consecutive serial ranges."""
+    k = args.processes
+    share, extra = divmod(args.devices, k)
+    sims = []
+    serial = 1
+    for i in range(k):
+        count = share + (1 if i < extra else 0)
+        sims.append(
+            Simulator(
+                [
+                    "--server",
+                    f"127.0.0.1:{server.sip_port}",
+                    "--server-id",
+                    SERVER_ID,
+                    "--password",
+                    PASSWORD,
+                    "--devices",
+                    str(count),
+                    "--channels",
+                    "1",
+                    "--serial-start",
+                    str(serial),
+                    "--keepalive-s",
+                    f"{args.keepalive_s:g}",
+                    "--register-rate",
+                    f"{args.register_rate / k:g}",
+                    "--local-host",
+                    "127.0.0.1",
+                ],
+                devices=count,
+            )
+        )
+        serial += count
+    return sims
+
+
+@contextlib.contextmanager
+def fleet(sims: list[Simulator]) -> Iterator[list[Simulator]]:
+    """Start every simulator; SIGTERM them all at the end."""
+    try:
+        for sim in sims:
+            sim.start()
+        yield sims
+    finally:
+        for sim in sims:
+            with contextlib.suppress(Exception):
+                sim.stop()
+
+
+# -- measurements ------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """One measured phase."""
+
+    name: str
+    seconds: float
+    cpu_s: float
+    done: bool
+    note: str = ""
+
+    @property
+    def cpu_share(self) -> float:
+        """Server CPU in % of one core."""
+        return 100 * self.cpu_s / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Bench:
+    """What the phases share."""
+
+    server: SightlineProcess
+    api: ApiClient
+    sims: list[Simulator]
+    args: argparse.Namespace
+    workdir: Path
+    notes: list[str]
+
+
+def online(api: ApiClient) -> int:
+    """Devices the API counts online."""
+    return api.page("/api/v1/devices", online=True, limit=1).total
+
+
+def offline(api: ApiClient) -> int:
+    """Known devices the API counts offline."""
+    return api.page("/api/v1/devices", online=False, limit=1).total
+
+
+def channels(api: ApiClient) -> int:
+    """Channels the API lists."""
+    return api.page("/api/v1/channels", limit=1).total
+
+
+def metric(server: SightlineProcess, name: str) -> float:
+    """One sample of ``/metrics`` (0 when absent)."""
+    return server.metrics().get(name, 0.0)
+
+
+def wait_phase(
+    name: str,
+    server: SightlineProcess,
+    done: Callable[[], bool],
+    timeout_s: float,
+    poll_s: float = 1.0,
+) -> Phase:
+    """Poll ``done`` until it holds or ``timeout_s``; the server's CPU over that time."""
+    cpu0, t0 = cpu_s(server.pid), time.monotonic()
+    ok = done()
+    while not ok and time.monotonic() - t0 < timeout_s:
+        time.sleep(poll_s)
+        ok = done()
+    return Phase(name, time.monotonic() - t0, cpu_s(server.pid) - cpu0, ok)
+
+
+def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]]:
+    """Sample ``pid`` with py-spy; the functions most often on the stack (% of samples)."""
+    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    done = subprocess.run(
+        [
+            *(pyspy, "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "50"),
+            *("--format", "raw", "--output", str(out), "--nonblocking"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not out.exists():
+        print(f"py-spy failed: {done.stderr.strip()[-500:]}", flush=True)
+        return []
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        leaf[_module(frames[-1])] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    if not total:
+        return []
+    # "self:" rows: where the CPU is spent, by module; the others: call paths, by function
+    return [(f"self: {m}", 100 * n / total) for m, n in leaf.most_common(12)] + [
+        (frame, 100 * n / total) for frame, n in inclusive.most_common(60)
+    ]
+
+
+def _module(frame: str) -> str:
+    """``func (path/to/module.py:12)`` -> ``path/to/module.py``."""
+    inner = frame.rpartition("(")[2]
+    return inner.rpartition(":")[0] or frame
+
+
+def show_profile(title: str, rows: list[tuple[str, float]]) -> None:
+    """Print where the server spends CPU (py-spy samples only non-idle moments)."""
+    print(f"\n{title} (py-spy, % of busy samples):")
+    shown = 0
+    for frame, share in rows:
+        skip = any(top in frame for top in ("cli/main.py", "base_events.py", "runners.py"))
+        if frame.startswith("self: ") or (not skip and shown < 22):
+            print(f"  {share:5.1f} %  {frame}")
+            shown += 0 if frame.startswith("self: ") else 1
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def start_server(workdir: Path, args: argparse.Namespace) -> SightlineProcess:
+    """``sightline serve`` with limits raised: every device comes from 127.0.0.1."""
+    data = workdir / "data"
+    data.mkdir()
+    return start_sightline(
+        data,
+        password=PASSWORD,
+        env={
+            "SIGHTLINE_ADMIN__PASSWORD": ADMIN,
+            "SIGHTLINE_LOG__LEVEL": "WARNING",
+            "SIGHTLINE_SIP__RATE_PER_SOURCE": "1000000",
+            "SIGHTLINE_SIP__RATE_BURST": "1000000",
+            "SIGHTLINE_SIP__BAN_AFTER_FAILURES": "1000000",
+            "SIGHTLINE_GB28181__KEEPALIVE_INTERVAL_S": f"{args.keepalive_s:g}",
+        },
+        startup_timeout_s=60,
+    )
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    """The whole benchmark; prints a report and returns the exit status."""
+    n = args.devices
+    server = start_server(workdir, args)
+    phases: list[Phase] = []
+    notes: list[str] = []
+    try:
+        api = ApiClient(server.http_url, password=ADMIN, timeout_s=120)
+        rss0 = rss_mib(server.pid)
+        sims = simulators(server, args)
+        with fleet(sims):
+            print(f"registering {n} devices from {len(sims)} simulators...", flush=True)
+            reg = wait_phase("registration", server, lambda: online(api) >= n, args.online_timeout)
+            reg.note = f"{online(api)} online"
+            phases.append(reg)
+            print(f"  {reg.note} after {reg.seconds:.1f}s", flush=True)
+            profiler = None
+            rows: list[tuple[str, float]] = []
+            if args.profile:
+                out = workdir / "onboarding.txt"
+                profiler = threading.Thread(
+                    target=lambda: rows.extend(profile(server.pid, args.profile, out))
+                )
+                profiler.start()
+            onb = wait_phase("onboarding", server, lambda: channels(api) >= n, args.onboard_timeout)
+            if profiler is not None:
+                profiler.join()
+                show_profile("onboarding", rows)
+            onb.note = f"{channels(api)} channels"
+            phases.append(onb)
+            print(f"  {onb.note} after {reg.seconds + onb.seconds:.1f}s", flush=True)
+            bench = Bench(server, api, sims, args, workdir, notes)
+            phases.append(steady(bench))
+            rss1 = rss_mib(server.pid)
+            phases.append(storm(bench))
+        report(args, phases, notes, rss0, rss1)
+        api.close()
+    finally:
+        code = server.stop(30)
+        log_file = workdir / "server.log"
+        log_file.write_text(server.log())
+        if code != 0 or server.log_problems():
+            print(f"server exit {code}; it logged exceptions, see {log_file} (use --keep)")
+            print(server.log()[-4000:])
+    return 0
+
+
+def steady(bench: Bench) -> Phase:
+    """Keepalives only: CPU share, minimum online count, REGISTERs beyond the first."""
+    server, api, args, workdir, notes = (
+        bench.server,
+        bench.api,
+        bench.args,
+        bench.workdir,
+        bench.notes,
+    )
+    n = args.devices
+    seconds = args.steady_intervals * args.keepalive_s
+    print(f"steady state for {seconds:g}s...", flush=True)
+    registers0 = metric(server, 'sightline_sip_requests_total{method="REGISTER"}')
+    messages0 = metric(server, 'sightline_sip_requests_total{method="MESSAGE"}')
+    lowest = n
+    rows: list[tuple[str, float]] = []
+    profiler = threading.Thread(
+        target=lambda: rows.extend(profile(server.pid, args.profile, workdir / "steady.txt"))
+    )
+    cpu0, t0 = cpu_s(server.pid), time.monotonic()
+    if args.profile:
+        profiler.start()
+    while time.monotonic() - t0 < seconds:
+        lowest = min(lowest, online(api))
+        time.sleep(5)
+    phase = Phase("steady state", time.monotonic() - t0, cpu_s(server.pid) - cpu0, True)
+    registers = metric(server, 'sightline_sip_requests_total{method="REGISTER"}') - registers0
+    messages = metric(server, 'sightline_sip_requests_total{method="MESSAGE"}') - messages0
+    lost = n - online(api)
+    phase.done = lost == 0 and lowest == n and registers == 0
+    phase.note = (
+        f"{messages / phase.seconds:,.0f} MESSAGE/s; min online {lowest}, offline {offline(api)}, "
+        f"lost {lost}, REGISTERs {registers:.0f}"
+    )
+    notes.append(f"steady: {phase.note}")
+    print(f"  {phase.note}; CPU {phase.cpu_share:.1f} %", flush=True)
+    if args.profile:
+        profiler.join()
+        show_profile("steady state", rows)
+    return phase
+
+
+def storm(bench: Bench) -> Phase:
+    """Kill every simulator and start them again at once; time until all re-registered."""
+    server, api, sims, args, notes = bench.server, bench.api, bench.sims, bench.args, bench.notes
+    workdir = bench.workdir
+    n = args.devices
+    auth0 = metric(server, "sightline_sip_auth_successes_total")
+    for sim in sims:
+        sim.stop(signal.SIGKILL)
+    for sim in sims:
+        rate = sim.args.index("--register-rate")
+        sim.args[rate + 1] = "1000000"
+    print(f"storm: {n} devices re-register at once...", flush=True)
+    rows: list[tuple[str, float]] = []
+    profiler: threading.Thread | None = None
+    if args.profile:
+        profiler = threading.Thread(
+            target=lambda: rows.extend(profile(server.pid, args.profile, workdir / "storm.txt"))
+        )
+
+    def all_back() -> bool:
+        registered = sum(s.progress()[0] for s in sims)
+        auth = metric(server, "sightline_sip_auth_successes_total") - auth0
+        return bool(registered >= n and auth >= n)
+
+    cpu0, t0 = cpu_s(server.pid), time.monotonic()
+    for sim in sims:
+        sim.start()
+    if profiler is not None:
+        profiler.start()
+    phase = wait_phase("storm", server, all_back, args.online_timeout, poll_s=0.5)
+    phase.cpu_s = cpu_s(server.pid) - cpu0
+    phase.seconds = time.monotonic() - t0
+    sims_cpu = sum(cpu_s(s.pid) for s in sims if s.process and s.process.poll() is None)
+    progress = [s.progress() for s in sims]
+    registered = sum(p[0] for p in progress)
+    failures = sum(p[1] for p in progress)
+    retrans = sum(p[2] for p in progress)
+    time.sleep(3)  # let the write-behind flush reach the store
+    phase.note = (
+        f"{registered}/{n} re-registered, failures {failures}, retransmissions {retrans}, "
+        f"API online {online(api)}, offline {offline(api)}; "
+        f"simulators' CPU {100 * sims_cpu / phase.seconds:.0f} %"
+    )
+    notes.append(f"storm: {phase.note}")
+    print(f"  {phase.note} after {phase.seconds:.1f}s", flush=True)
+    if profiler is not None:
+        profiler.join()
+        show_profile("storm", rows)
+    return phase
+
+
+def report(
+    args: argparse.Namespace, phases: list[Phase], notes: list[str], rss0: float, rss1: float
+) -> None:
+    """Print the results as a Markdown table."""
+    n = args.devices
+    print(f"\n## {n:,} devices, {args.processes} simulators, keepalive {args.keepalive_s:g}s\n")
+    print("| phase | seconds | done | server CPU | notes |")
+    print("| --- | --- | --- | --- | --- |")
+    for p in phases:
+        print(
+            f"| {p.name} | {p.seconds:.1f} | {'yes' if p.done else 'NO'} | "
+            f"{p.cpu_share:.1f} % | {p.note} |"
+        )
+    per_device_kib = (rss1 - rss0) * 1024 / n
+    print(
+        f"\nserver RSS {rss0:.0f} MiB before, {rss1:.0f} MiB with {n:,} devices online: "
+        f"{per_device_kib:.1f} KiB per device"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--processes", type=int, default=4, help="simulator processes")
+    parser.add_argument("--keepalive-s", type=float, default=60.0)
+    parser.add_argument("--steady-intervals", type=float, default=2.0)
+    parser.add_argument(
+        "--register-rate", type=float, default=2000.0, help="registrations/s, all simulators"
+    )
+    parser.add_argument("--online-timeout", type=float, default=600.0)
+    parser.add_argument("--onboard-timeout", type=float, default=600.0)
+    parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds per phase")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="sightline-devices-online-"))
+    try:
+        return run(args, workdir)
+    finally:
+        if args.keep:
+            print(f"work directory: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
