@@ -491,6 +491,7 @@ async def test_stop_flushes_queued_state(tmp_path: Path) -> None:
     device = await online_nvr(platform, answer=lambda m: [])
     try:
         await device.wait_for(lambda r: isinstance(r.message, DeviceInfoQuery))
+        await platform.manager.flush()  # the registration (onboarding no longer forces it)
         async with platform.database.session() as session:
             before = await DeviceRepository(session).get(NVR)
         assert before is not None and before.last_seen is not None

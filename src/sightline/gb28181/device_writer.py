@@ -90,6 +90,12 @@ class DeviceWriter:
         """Queued writes not flushed yet."""
         return len(self._ops) + len(self._touched)
 
+    def has_pending_registration(self, device_id: str) -> bool:
+        """True while the device's row may not exist yet (its registration is still queued)."""
+        return any(
+            isinstance(op, _RegistrationBatch) and device_id in op.items for op in self._ops
+        )
+
     def touch(self, device_id: str, monotonic_at: float) -> None:
         """A keepalive: ``last_seen`` is written at the next flush."""
         self._touched[device_id] = monotonic_at

@@ -484,7 +484,6 @@ class DeviceManager:
 
     async def _onboard(self, device_id: str) -> None:
         """After registration: DeviceInfo, Catalog, then the subscriptions."""
-        await self.flush()  # the device row must exist before its channels
         await self.query_device_info(device_id)
         await self.refresh_catalog(device_id)
         for kind, expires in (
@@ -538,13 +537,20 @@ class DeviceManager:
         return items, await self._import(device_id, items, complete=complete)
 
     async def _import(self, device_id: str, items: Sequence[CatalogItem], *, complete: bool) -> int:
-        await self.flush()  # the device row must exist before its channels
+        await self._ensure_stored(device_id)
         count = await self._directory.import_catalog(device_id, items, complete=complete)
         self._bus.publish(CatalogUpdated(device_id, count))
         return count
 
+    async def _ensure_stored(self, device_id: str) -> None:
+        # The device row must exist before its channels.  Flushing the whole queue for every
+        # device made onboarding of a fleet crawl (each flush also writes every keepalive
+        # time), so flush only while this device's registration is still queued.
+        if self._writer.has_pending_registration(device_id):
+            await self.flush()
+
     async def _apply_catalog_events(self, device_id: str, items: Sequence[CatalogItem]) -> None:
-        await self.flush()
+        await self._ensure_stored(device_id)
         await self._directory.apply_catalog_events(device_id, items)
         self._bus.publish(CatalogUpdated(device_id, len(items)))
 
