@@ -170,6 +170,39 @@ class MediaSettings(_Section):
     """RTP reception."""
 
     rtp_ports: str = Field(default="30000-30999", description="RTP receive port range, LOW-HIGH")
+    host: str | None = Field(
+        default=None,
+        description="address written into SDP offers, where devices send RTP; empty means "
+        "sip.external_host, else sip.host unless it is 0.0.0.0, else 127.0.0.1",
+    )
+    bind_host: str = Field(default="0.0.0.0", description="RTP receive listen address")
+    transport: str = Field(
+        default="udp",
+        description="how devices send live RTP: udp, tcp-passive (devices connect to us) "
+        "or tcp-active (we connect to devices)",
+    )
+    invite_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long to wait for a device's answer to INVITE"
+    )
+    grace_s: float = Field(
+        default=10.0, ge=0, description="keep a stream this long after its last viewer left"
+    )
+    first_frame_timeout_s: float = Field(
+        default=10.0, gt=0, description="give up ('stream never arrived') without a first frame"
+    )
+    no_media_timeout_s: float = Field(
+        default=5.0, gt=0, description="end a stream (BYE) after this long without media"
+    )
+    accept_ssrc_mismatch: bool = Field(
+        default=True,
+        description="play RTP whose SSRC differs from the offered one (logged); false drops it",
+    )
+    token_ttl_s: float = Field(
+        default=60.0, gt=0, description="how long a play URL's token can be used to start"
+    )
+    token_bind_client: bool = Field(
+        default=True, description="a play URL's token works only from the address it was issued to"
+    )
 
     @field_validator("rtp_ports")
     @classmethod
@@ -181,6 +214,21 @@ class MediaSettings(_Section):
         if not 1024 <= lo <= hi <= 65535:
             raise ValueError(f"media.rtp_ports {value!r}: need 1024 <= low <= high <= 65535")
         return f"{lo}-{hi}"
+
+    @field_validator("host", "bind_host")
+    @classmethod
+    def _valid_media_host(cls, value: str | None) -> str | None:
+        return None if value is None else _check_ip(value, "media host")
+
+    @field_validator("transport")
+    @classmethod
+    def _valid_transport(cls, value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in ("udp", "tcp-passive", "tcp-active"):
+            raise ValueError(
+                f"media.transport must be udp, tcp-passive or tcp-active, not {value!r}"
+            )
+        return lowered
 
     @property
     def rtp_port_range(self) -> tuple[int, int]:

@@ -17,14 +17,20 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from sightline.access.service import AuthService
+from sightline.access.stream_tokens import StreamTokens
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
 from sightline.config import Settings
 from sightline.directory import DirectoryService
 from sightline.events import EventBus
 from sightline.gb28181.devices import DeviceManager
+from sightline.gb28181.live import LiveService, advertised_media_host
+from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.registrar import Registrar
+from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.keys import GeneratedSecrets, load_or_create_secrets
+from sightline.media.hub import StreamHub
+from sightline.media.ports import RtpPortAllocator
 from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import SipEndpoint
 from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
@@ -36,6 +42,8 @@ from sightline.store.db import Database, migrate
 __all__ = ["GC_THRESHOLDS", "Listening", "Node", "tune_gc_for_serving"]
 
 log = logging.getLogger(__name__)
+
+_MEDIA_SHUTDOWN_S = 2.0
 
 # Generation thresholds while serving, instead of CPython's (700, 10, 10). Measured at 2,000
 # registrations/s for 40 s (docs/benchmarks.md): (700, 10, 10) ran 13 full collections (1.3 s
@@ -96,6 +104,9 @@ class Node:
         self.auth: AuthService | None = None
         self.directory: DirectoryService | None = None
         self.devices: DeviceManager | None = None
+        self.hub: StreamHub | None = None
+        self.live: LiveService | None = None
+        self.stream_tokens: StreamTokens | None = None
         self.admin_created = False
         self.listening = Listening()
         self._http: _EmbeddedServer | None = None
@@ -176,6 +187,7 @@ class Node:
             on_change=devices.on_registration,
         )
         devices.attach_registrar(self.registrar)
+        self._start_live(endpoint, devices)
         endpoint.on("REGISTER", self.registrar.handle)
         endpoint.on("MESSAGE", devices.handle_message)
         endpoint.on("NOTIFY", devices.handle_notify)
@@ -193,6 +205,34 @@ class Node:
             ctx = make_server_ssl_context(str(sip.tls_cert), str(sip.tls_key))
             self.listening.sip["TLS"] = await endpoint.start_stream(sip.host, sip.tls_port, ctx)
 
+    def _start_live(self, endpoint: SipEndpoint, devices: DeviceManager) -> None:
+        media = self.settings.media
+        assert self.secrets is not None
+        calls = MediaCalls(endpoint, devices.addressing, timeout_s=media.invite_timeout_s)
+        calls.attach()  # BYE from devices, and re-ACK of retransmitted 2xx
+        self.hub = StreamHub(
+            grace_s=media.grace_s,
+            first_frame_timeout_s=media.first_frame_timeout_s,
+            no_media_timeout_s=media.no_media_timeout_s,
+        )
+        self.live = LiveService(
+            calls=calls,
+            devices=devices,
+            hub=self.hub,
+            ports=RtpPortAllocator.from_range(media.rtp_port_range),
+            ssrc=SsrcAllocator(self.settings.sip.id),
+            settings=media,
+            media_host=advertised_media_host(self.settings),
+            locate=self._device_of,
+        )
+        self.stream_tokens = StreamTokens(
+            self.secrets.server_key, media.token_ttl_s, bind_client=media.token_bind_client
+        )
+
+    async def _device_of(self, channel_id: str) -> str | None:
+        channel = await self.directory.get_channel(channel_id) if self.directory else None
+        return channel.device_id if channel else None
+
     def _device_online(self, device_id: str) -> bool:
         return self.devices is not None and self.devices.is_online(device_id)
 
@@ -204,6 +244,8 @@ class Node:
                 auth=self.auth,
                 directory=self.directory,
                 devices=self.devices,
+                live=self.live,
+                stream_tokens=self.stream_tokens,
             )
         )
         config = uvicorn.Config(
@@ -244,6 +286,16 @@ class Node:
                 with contextlib.suppress(Exception):
                     await self._http_task
             self._http = None
+        # BYE to every device still streaming: best effort, a gone device must not hold the
+        # shutdown for a whole SIP timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_MEDIA_SHUTDOWN_S):
+                if self.hub is not None:
+                    await self.hub.close()
+                if self.live is not None:
+                    await self.live.calls.close()
+        self.hub = None
+        self.live = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.datastructures import Headers
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sightline.access.service import AuthService
+from sightline.access.stream_tokens import StreamTokens
 from sightline.api.deps import DeviceControl
-from sightline.api.routers import auth, channels, devices, directory
+from sightline.api.routers import auth, channels, devices, directory, live, media
 from sightline.directory import DirectoryService
+from sightline.gb28181.live import LiveService
 
 __all__ = ["MAX_BODY_BYTES", "ApiContext", "BodyLimit", "create_app"]
 
 # Every request body of the API is a small JSON object; anything larger is an attack or a bug.
 MAX_BODY_BYTES = 64 * 1024
+# The MSE test player (issue 5); the web console of issue 6 replaces it.
+PLAYER_DIR = Path(__file__).resolve().parent.parent / "web" / "player"
 
 
 @dataclass(frozen=True)
@@ -27,13 +33,16 @@ class ApiContext:
     """What the HTTP layer needs from the rest of the node.
 
     The REST API is mounted when ``auth``, ``directory`` and ``devices`` are all given; without
-    them only /healthz and /metrics exist.
+    them only /healthz and /metrics exist. Live view (``/channels/{id}/live``, ``/media``)
+    needs ``live`` and ``stream_tokens`` as well. The test player is always at /player/.
     """
 
     registry: CollectorRegistry
     auth: AuthService | None = None
     directory: DirectoryService | None = None
     devices: DeviceControl | None = None
+    live: LiveService | None = None
+    stream_tokens: StreamTokens | None = None
 
 
 class BodyLimit:
@@ -117,4 +126,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.state.devices = ctx.devices
         for module in (auth, devices, channels, directory):
             app.include_router(module.router)
+        if ctx.live is not None and ctx.stream_tokens is not None:
+            app.state.live = ctx.live
+            app.state.stream_tokens = ctx.stream_tokens
+            app.include_router(live.router)
+            app.include_router(media.router)
+    if PLAYER_DIR.is_dir():
+        app.mount("/player", StaticFiles(directory=PLAYER_DIR, html=True), name="player")
     return app

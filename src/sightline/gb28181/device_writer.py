@@ -81,6 +81,7 @@ class DeviceWriter:
         self._clock = clock
         self._wall_clock = wall_clock
         self._ops: list[Op] = []
+        self._in_flight: list[Op] = []
         self._touched: dict[str, float] = {}
         self.flushed_batches = 0
         self.failed_batches = 0
@@ -91,9 +92,11 @@ class DeviceWriter:
         return len(self._ops) + len(self._touched)
 
     def has_pending_registration(self, device_id: str) -> bool:
-        """True while the device's row may not exist yet (its registration is still queued)."""
+        """True while the device's row may not exist yet: its registration is queued, or in
+        a flush that has not committed."""
         return any(
-            isinstance(op, _RegistrationBatch) and device_id in op.items for op in self._ops
+            isinstance(op, _RegistrationBatch) and device_id in op.items
+            for op in (*self._in_flight, *self._ops)
         )
 
     def touch(self, device_id: str, monotonic_at: float) -> None:
@@ -161,6 +164,7 @@ class DeviceWriter:
         ops, self._ops = self._ops, []
         touched, self._touched = self._touched, {}
         wall, mono = self._wall_clock(), self._clock()
+        self._in_flight = ops
         try:
             async with self._database.session() as session:
                 for op in ops:
@@ -175,6 +179,8 @@ class DeviceWriter:
             self.failed_batches += 1
             log.exception("dropped %d device writes and %d keepalives", len(ops), len(touched))
             return
+        finally:
+            self._in_flight = []
         self.flushed_batches += 1
 
 

@@ -81,8 +81,10 @@ class Inbound:
 
     def _device(self, request: Request) -> SimDevice | None:
         device = self._outbox.find(request_user(request.uri))
-        if device is None or not device.registered or device.state is DeviceState.STOPPED:
+        if device is None or device.state in (DeviceState.OFFLINE, DeviceState.STOPPED):
             return None
+        # REGISTERING too: the platform may query right after its 200, and that MESSAGE can
+        # be handled before the coroutine waiting for the 200 has run
         return device
 
     def on_message(self, incoming: IncomingRequest) -> Response:

@@ -1,0 +1,165 @@
+"""``POST /api/v1/channels/{id}/live``: a play grant (URLs with a stream token) for a channel.
+
+The answer comes without waiting for video: the checks that fail fast (not logged in, not
+allowed, unknown channel → 404, device offline → 503) are made here, and the player's own
+connection starts (or joins) the stream, which errors it meets are sent on (INVITE refused,
+no media), so a tile shows what is happening within the same second. That is what a video wall
+wants: sixteen tiles asked at once do not each hold an HTTP request open for seconds.
+
+``?wait=true`` instead starts or joins the stream and answers only after its first key frame,
+so a script gets the classic failures as statuses: device refused → 502, no answer or
+"stream never arrived" → 504; the answer then names the MSE ``mime_type`` too. The stream is
+kept for the grace period, so the player connecting next finds it running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, cast
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from starlette.requests import HTTPConnection
+
+from sightline.access.service import Action, Resource
+from sightline.access.stream_tokens import StreamAction, StreamTokens
+from sightline.api.deps import CurrentUser, authorize, client_address
+from sightline.api.schemas.common import GB_ID_PATTERN, ErrorOut
+from sightline.api.schemas.live import LiveOut, LiveUrls
+from sightline.gb28181.errors import (
+    DeviceOfflineError,
+    DeviceRejectedError,
+    DeviceTimeoutError,
+    UnknownDeviceError,
+)
+from sightline.gb28181.live import LiveService, UnknownChannelError
+from sightline.gb28181.ssrc import SsrcExhausted
+from sightline.media.fmp4 import Fmp4Packager
+from sightline.media.hub import NoMediaError, StreamError, StreamNeverArrivedError
+from sightline.media.ports import PortsExhaustedError
+
+__all__ = ["failure_of", "get_live", "get_stream_tokens", "live_errors", "media_path", "router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/api/v1/channels",
+    tags=["live"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+
+ChannelId = Annotated[str, Path(pattern=GB_ID_PATTERN, description="20-digit channel ID")]
+
+
+def get_live(conn: HTTPConnection) -> LiveService:
+    """The node's ``LiveService``."""
+    return cast(LiveService, conn.app.state.live)
+
+
+def get_stream_tokens(conn: HTTPConnection) -> StreamTokens:
+    """The node's stream-token signer."""
+    return cast(StreamTokens, conn.app.state.stream_tokens)
+
+
+def failure_of(exc: BaseException, channel_id: str) -> tuple[int, str] | None:
+    """The HTTP status and sentence for a live-view failure; None if it is not one."""
+    if isinstance(exc, UnknownChannelError | UnknownDeviceError):
+        return 404, f"channel {channel_id} is not known"
+    if isinstance(exc, DeviceOfflineError):
+        return 503, str(exc)
+    if isinstance(exc, PortsExhaustedError | SsrcExhausted):
+        return 503, f"no capacity for another stream: {exc}"
+    if isinstance(exc, DeviceRejectedError):
+        return 502, str(exc)
+    if isinstance(exc, DeviceTimeoutError):
+        return 504, str(exc)
+    if isinstance(exc, StreamNeverArrivedError):
+        return 504, f"stream never arrived: {exc}"
+    if isinstance(exc, NoMediaError):
+        return 504, f"media stopped: {exc}"
+    if isinstance(exc, StreamError):
+        return 502, str(exc)
+    return None
+
+
+@contextmanager
+def live_errors(channel_id: str) -> Iterator[None]:
+    """Turn live-view failures into HTTP errors (see :func:`failure_of`)."""
+    try:
+        yield
+    except Exception as exc:
+        failure = failure_of(exc, channel_id)
+        if failure is None:
+            raise
+        raise HTTPException(*failure) from None
+
+
+def media_path(channel_id: str) -> str:
+    """The path of a channel's live fMP4 (WebSocket and HTTP share it)."""
+    return f"/api/v1/media/live/{channel_id}.mp4"
+
+
+def _urls(request: Request, channel_id: str, token: str) -> LiveUrls:
+    base = str(request.base_url).rstrip("/")
+    ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
+    tail = f"{media_path(channel_id)}?token={token}"
+    return LiveUrls(ws=ws_base + tail, http=base + tail)
+
+
+async def _mime_type(live: LiveService, channel_id: str) -> str | None:
+    unit = await live.first_frame(channel_id)
+    packager = Fmp4Packager()
+    packager.push(unit)
+    return packager.mime_type
+
+
+@router.post(
+    "/{channel_id}/live",
+    responses={
+        404: {"model": ErrorOut},
+        502: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+        504: {"model": ErrorOut},
+    },
+)
+async def start_live(
+    channel_id: ChannelId,
+    principal: CurrentUser,
+    request: Request,
+    wait: Annotated[
+        bool, Query(description="answer after the first key frame; errors become statuses")
+    ] = False,
+) -> LiveOut:
+    """URLs to play the channel live, each with a short-lived stream token."""
+    # issue 8 introduces a separate live-view action; READ is issue 4's whole policy
+    await authorize(request, principal, Action.READ, Resource.channel(channel_id))
+    live = get_live(request)
+    mime_type = None
+    with live_errors(channel_id):
+        await live.device_for(channel_id)
+        if wait:
+            mime_type = await _mime_type(live, channel_id)
+    token, claims = get_stream_tokens(request).issue(
+        user_id=principal.user_id,
+        username=principal.username,
+        channel_id=channel_id,
+        action=StreamAction.LIVE,
+        client=client_address(request),
+        session_id=principal.claims.token_id if principal.claims is not None else None,
+    )
+    log.info(
+        "live view of %s granted to %r from %s (token %s)",
+        channel_id,
+        principal.username,
+        client_address(request),
+        claims.token_id,
+    )
+    return LiveOut(
+        channel_id=channel_id,
+        urls=_urls(request, channel_id, token),
+        token=token,
+        expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+        mime_type=mime_type,
+    )

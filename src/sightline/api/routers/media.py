@@ -1,0 +1,222 @@
+"""``/api/v1/media/live/{id}.mp4?token=``: live fMP4 over WebSocket (players) and HTTP (tools).
+
+Both check the stream token (bound to user, channel, action and client), join the channel's
+shared stream and send the init segment, then one fragment per frame. The token's expiry
+only limits when a view may start; while it runs, revocation is checked every
+``RECHECK_S`` seconds, so a revoked token, login or grant stops the view.
+
+WebSocket messages: binary ones are the fMP4 byte stream in order; text ones are JSON:
+
+    {"type": "status", "state": "connecting" | "waiting" | "playing"}
+    {"type": "init", "mime_type": "video/mp4; codecs=\\"avc1.64001e\\""}   before each init segment
+    {"type": "error", "status": 504, "detail": "stream never arrived: ..."}  then the close
+
+Close codes are 4000 + the HTTP status the same failure gets elsewhere: 4401 no, forged or
+expired token; 4403 token for another channel, action or client, or revoked; 4404 unknown
+channel; 4502 device refused or ended the stream; 4503 device offline; 4504 no answer or no
+media. The WebSocket is accepted before the token is checked so a browser sees the code (a
+handshake refusal shows only as a failed connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from sightline.access.stream_tokens import StreamAction, StreamClaims, status_for
+from sightline.access.tokens import TokenError
+from sightline.api.deps import client_address
+from sightline.api.routers.live import (
+    failure_of,
+    get_live,
+    get_stream_tokens,
+    live_errors,
+)
+from sightline.api.schemas.common import GB_ID_PATTERN, ErrorOut
+from sightline.media.fmp4 import Fmp4Packager, Fmp4Segment
+from sightline.media.hub import Viewer
+
+__all__ = ["RECHECK_S", "router"]
+
+log = logging.getLogger(__name__)
+
+RECHECK_S = 2.0
+_GB_ID = re.compile(GB_ID_PATTERN)
+
+router = APIRouter(prefix="/api/v1/media", tags=["media"])
+
+
+class _Revoked(Exception):
+    """A running view's token was revoked (internal: ends the view)."""
+
+    def __init__(self, error: TokenError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _segments(
+    viewer: Viewer, packager: Fmp4Packager, claims: StreamClaims, conn: Request | WebSocket
+) -> AsyncIterator[Fmp4Segment]:
+    """The viewer's units as fMP4 segments, re-checking revocation every RECHECK_S."""
+    tokens = get_stream_tokens(conn)
+    next_check = time.monotonic() + RECHECK_S
+    async for unit in viewer:
+        for segment in packager.push(unit):
+            yield segment
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + RECHECK_S
+            try:
+                tokens.check(claims)
+            except TokenError as exc:
+                raise _Revoked(exc) from None
+
+
+# -- WebSocket --------------------------------------------------------------------------------
+
+
+async def _close(ws: WebSocket, status: int, detail: str) -> None:
+    if ws.application_state is not WebSocketState.CONNECTED:
+        return
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await ws.send_json({"type": "error", "status": status, "detail": detail})
+        await ws.close(4000 + status, detail[:120])
+
+
+async def _until_disconnect(ws: WebSocket) -> None:
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass  # the player sends nothing we act on
+
+
+async def _play(ws: WebSocket, channel_id: str, claims: StreamClaims) -> None:
+    live = get_live(ws)
+    await ws.send_json({"type": "status", "state": "connecting"})
+    async with live.view(channel_id) as viewer:
+        await ws.send_json({"type": "status", "state": "waiting"})
+        packager, playing = Fmp4Packager(), False
+        async for segment in _segments(viewer, packager, claims, ws):
+            if segment.init:
+                await ws.send_json({"type": "init", "mime_type": segment.mime_type})
+            await ws.send_bytes(segment.data)
+            if not playing and not segment.init:
+                playing = True
+                await ws.send_json({"type": "status", "state": "playing"})
+
+
+@router.websocket("/live/{channel_id}.mp4")
+async def live_websocket(
+    websocket: WebSocket, channel_id: str, token: Annotated[str | None, Query()] = None
+) -> None:
+    """Live fMP4 over WebSocket (see the module docstring for the messages)."""
+    await websocket.accept()
+    if not _GB_ID.match(channel_id):
+        await _close(websocket, 404, f"channel {channel_id[:40]!r} is not a 20-digit ID")
+        return
+    client = websocket.client.host if websocket.client is not None else None
+    try:
+        claims = get_stream_tokens(websocket).verify(
+            token, channel_id=channel_id, action=StreamAction.LIVE, client=client
+        )
+    except TokenError as exc:
+        log.info("live view of %s refused to %s: %s", channel_id, client, exc)
+        await _close(websocket, status_for(exc), str(exc))
+        return
+    log.info("live view of %s by %r from %s started", channel_id, claims.username, client)
+    play = asyncio.ensure_future(_play(websocket, channel_id, claims))
+    gone = asyncio.ensure_future(_until_disconnect(websocket))
+    try:
+        await asyncio.wait((play, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (play, gone):
+            task.cancel()
+        # wait, not gather: gather would replace the server's own cancellation (anyio tells
+        # its cancel scopes' CancelledErrors apart by their message) with the children's
+        await asyncio.wait((play, gone))
+        if not gone.cancelled():
+            gone.exception()  # retrieved: a disconnect needs no report
+    await _finish(websocket, play, channel_id)
+    log.info("live view of %s by %r from %s ended", channel_id, claims.username, client)
+
+
+async def _finish(ws: WebSocket, play: asyncio.Future[None], channel_id: str) -> None:
+    if play.cancelled():
+        return  # the player left
+    exc = play.exception()
+    if exc is None:
+        await _close(ws, 502, f"stream of {channel_id} ended")
+    elif isinstance(exc, _Revoked):
+        await _close(ws, 403, f"access revoked: {exc.error}")
+    elif isinstance(exc, WebSocketDisconnect | OSError):
+        return
+    else:
+        failure = failure_of(exc, channel_id)
+        if failure is None:
+            log.error("live view of %s failed", channel_id, exc_info=exc)
+            failure = (500, "internal error")
+        await _close(ws, *failure)
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/live/{channel_id}.mp4",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"video/mp4": {}}, "description": "endless fragmented MP4"},
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
+        404: {"model": ErrorOut},
+        502: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+        504: {"model": ErrorOut},
+    },
+)
+async def live_http(
+    channel_id: Annotated[str, Path(pattern=GB_ID_PATTERN)],
+    request: Request,
+    token: Annotated[str | None, Query(description="the token from POST .../live")] = None,
+) -> StreamingResponse:
+    """Live fMP4 as one chunked HTTP body (``ffplay URL`` plays it)."""
+    client = client_address(request)
+    try:
+        claims = get_stream_tokens(request).verify(
+            token, channel_id=channel_id, action=StreamAction.LIVE, client=client
+        )
+    except TokenError as exc:
+        raise HTTPException(status_for(exc), str(exc)) from None
+    live = get_live(request)
+    with live_errors(channel_id):
+        viewer = await live.join(channel_id)
+    packager = Fmp4Packager()
+    segments = _segments(viewer, packager, claims, request)
+    try:
+        with live_errors(channel_id):
+            first = await anext(segments)  # failures before the first byte become statuses
+    except BaseException:
+        live.leave(viewer)
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield first.data
+            async for segment in segments:
+                yield segment.data
+        except Exception as exc:  # the status is sent: a tool sees the stream end
+            log.info("HTTP live view of %s ended: %s", channel_id, exc)
+        finally:
+            live.leave(viewer)
+
+    return StreamingResponse(
+        body(),
+        media_type="video/mp4",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
