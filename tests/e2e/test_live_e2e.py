@@ -68,8 +68,9 @@ def test_demo_camera_plays_in_fmp4_over_websocket(tmp_path: Path) -> None:
         ws_url = live.json()["urls"]["ws"]
         assert ws_url.startswith("ws://")
         data, status = asyncio.run(_collect(ws_url, 40))
+        assert not [m for m in status if m.get("type") == "error"], status
         first_picture_s = time.monotonic() - started
-        with av.open(io.BytesIO(data), format="mp4") as container:
+        with av.open(io.BytesIO(data), mode="r", format="mp4") as container:
             frames = [f for f in container.decode(video=0)]
         assert len(frames) >= 30
         assert frames[0].width == 640 and frames[0].height == 360
