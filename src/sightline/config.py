@@ -203,6 +203,9 @@ class MediaSettings(_Section):
     token_bind_client: bool = Field(
         default=True, description="a play URL's token works only from the address it was issued to"
     )
+    rtsp_port: int | None = Field(
+        default=8554, ge=1, le=65535, description="RTSP output of live channels; empty disables it"
+    )
 
     @field_validator("rtp_ports")
     @classmethod

@@ -11,26 +11,29 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
 
 from sightline.access.service import AuthService
-from sightline.access.stream_tokens import StreamTokens
+from sightline.access.stream_tokens import StreamAction, StreamTokens
+from sightline.access.tokens import TokenError
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
 from sightline.config import Settings
 from sightline.directory import DirectoryService
 from sightline.events import EventBus
 from sightline.gb28181.devices import DeviceManager
-from sightline.gb28181.live import LiveService, advertised_media_host
+from sightline.gb28181.errors import Gb28181Error
+from sightline.gb28181.live import LiveService, UnknownChannelError, advertised_media_host
 from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.registrar import Registrar
 from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.keys import GeneratedSecrets, load_or_create_secrets
-from sightline.media.hub import StreamHub
+from sightline.media.hub import StreamError, StreamHub, Viewer
 from sightline.media.ports import RtpPortAllocator
+from sightline.media.rtsp_server import RtspServer
 from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import SipEndpoint
 from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
@@ -73,12 +76,15 @@ class Listening:
 
     sip: dict[str, tuple[str, int]] = field(default_factory=dict)
     http: tuple[str, int] | None = None
+    rtsp: tuple[str, int] | None = None
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         out = [f"SIP {name:<3} {host}:{port}" for name, (host, port) in sorted(self.sip.items())]
         if self.http is not None:
             out.append(f"HTTP     http://{self.http[0]}:{self.http[1]}/")
+        if self.rtsp is not None:
+            out.append(f"RTSP     rtsp://{self.rtsp[0]}:{self.rtsp[1]}/live/<channel>")
         return out
 
 
@@ -107,6 +113,7 @@ class Node:
         self.hub: StreamHub | None = None
         self.live: LiveService | None = None
         self.stream_tokens: StreamTokens | None = None
+        self.rtsp: RtspServer | None = None
         self.admin_created = False
         self.listening = Listening()
         self._http: _EmbeddedServer | None = None
@@ -142,6 +149,7 @@ class Node:
         )
         self.admin_created = await self.auth.ensure_admin(self.admin_password)
         await self._start_sip()
+        await self._start_rtsp()
         await self._start_http()
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
         return self.listening
@@ -229,6 +237,44 @@ class Node:
             self.secrets.server_key, media.token_ttl_s, bind_client=media.token_bind_client
         )
 
+    async def _start_rtsp(self) -> None:
+        media = self.settings.media
+        if media.rtsp_port is None:
+            return
+        self.rtsp = RtspServer(
+            authorize=self._rtsp_authorize,
+            open_view=self._rtsp_view,
+            host=media.bind_host,
+            port=media.rtsp_port,
+            first_frame_timeout_s=media.first_frame_timeout_s,
+        )
+        await self.rtsp.start()
+        self.listening.rtsp = (media.bind_host, self.rtsp.port)
+
+    def _rtsp_authorize(self, token: str, channel_id: str, client: str) -> bool:
+        if self.stream_tokens is None:
+            return False
+        try:
+            self.stream_tokens.verify(
+                token, channel_id=channel_id, action=StreamAction.LIVE, client=client
+            )
+        except TokenError as exc:
+            log.info("RTSP view of %s refused to %s: %s", channel_id, client, exc)
+            return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def _rtsp_view(self, channel_id: str) -> AsyncIterator[Viewer]:
+        if self.live is None:
+            raise LookupError(channel_id)
+        try:
+            async with self.live.view(channel_id) as viewer:
+                yield viewer
+        except UnknownChannelError as exc:
+            raise LookupError(str(exc)) from exc
+        except Gb28181Error as exc:  # offline, rejected, timed out: "503" to the RTSP client
+            raise StreamError(str(exc)) from exc
+
     async def _device_of(self, channel_id: str) -> str | None:
         channel = await self.directory.get_channel(channel_id) if self.directory else None
         return channel.device_id if channel else None
@@ -246,6 +292,7 @@ class Node:
                 devices=self.devices,
                 live=self.live,
                 stream_tokens=self.stream_tokens,
+                rtsp_port=self.rtsp.port if self.rtsp is not None else None,
             )
         )
         config = uvicorn.Config(
@@ -286,6 +333,9 @@ class Node:
                 with contextlib.suppress(Exception):
                     await self._http_task
             self._http = None
+        if self.rtsp is not None:
+            await self.rtsp.close()
+            self.rtsp = None
         # BYE to every device still streaming: best effort, a gone device must not hold the
         # shutdown for a whole SIP timeout
         with contextlib.suppress(TimeoutError):

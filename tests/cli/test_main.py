@@ -58,6 +58,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             SIGHTLINE_SIP__HOST="127.0.0.1",
             SIGHTLINE_SIP__PORT=str(port),
             SIGHTLINE_HTTP__PORT=str(free_port(socket.SOCK_STREAM)),
+            SIGHTLINE_MEDIA__RTSP_PORT=str(free_port(socket.SOCK_STREAM)),
         )
         done = subprocess.run(
             [sys.executable, "-m", "sightline.cli.main", "serve"],

@@ -157,6 +157,7 @@ def start_sightline(
         "SIGHTLINE_SIP__PORT": str(sip_port),
         "SIGHTLINE_HTTP__HOST": "127.0.0.1",
         "SIGHTLINE_HTTP__PORT": str(http_port),
+        "SIGHTLINE_MEDIA__RTSP_PORT": str(free_port(socket.SOCK_STREAM)),
         "SIGHTLINE_SIP__DEVICE_PASSWORD": password,
         **(env or {}),
     }

@@ -75,6 +75,18 @@ def test_demo_camera_plays_in_fmp4_over_websocket(tmp_path: Path) -> None:
         assert len(frames) >= 30
         assert frames[0].width == 640 and frames[0].height == 360
         assert first_picture_s < 15
+        # the same channel through the RTSP output, PyAV (FFmpeg) as the client
+        rtsp_url = live.json()["urls"]["rtsp"]
+        assert rtsp_url.startswith("rtsp://")
+        with av.open(
+            rtsp_url, mode="r", options={"rtsp_transport": "tcp"}, timeout=15
+        ) as container:
+            rtsp_frames = []
+            for frame in container.decode(video=0):
+                rtsp_frames.append(frame)
+                if len(rtsp_frames) >= 10:
+                    break
+        assert (rtsp_frames[0].width, rtsp_frames[0].height) == (640, 360)
         # a forged token is refused
         forged = ws_url.rsplit("token=", 1)[0] + "token=forged"
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:

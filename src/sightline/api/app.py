@@ -43,6 +43,7 @@ class ApiContext:
     devices: DeviceControl | None = None
     live: LiveService | None = None
     stream_tokens: StreamTokens | None = None
+    rtsp_port: int | None = None
 
 
 class BodyLimit:
@@ -129,6 +130,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if ctx.live is not None and ctx.stream_tokens is not None:
             app.state.live = ctx.live
             app.state.stream_tokens = ctx.stream_tokens
+            app.state.rtsp_port = ctx.rtsp_port
             app.include_router(live.router)
             app.include_router(media.router)
     if PLAYER_DIR.is_dir():

@@ -105,7 +105,13 @@ def _urls(request: Request, channel_id: str, token: str) -> LiveUrls:
     base = str(request.base_url).rstrip("/")
     ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
     tail = f"{media_path(channel_id)}?token={token}"
-    return LiveUrls(ws=ws_base + tail, http=base + tail)
+    rtsp_port = getattr(request.app.state, "rtsp_port", None)
+    rtsp = (
+        f"rtsp://{request.url.hostname}:{rtsp_port}/live/{channel_id}?token={token}"
+        if rtsp_port
+        else None
+    )
+    return LiveUrls(ws=ws_base + tail, http=base + tail, rtsp=rtsp)
 
 
 async def _mime_type(live: LiveService, channel_id: str) -> str | None:

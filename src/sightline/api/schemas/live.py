@@ -14,6 +14,9 @@ class LiveUrls(BaseModel):
 
     ws: str = Field(description="fMP4 over WebSocket, for Media Source Extensions players")
     http: str = Field(description="chunked fMP4 over HTTP, for FFmpeg, VLC and other tools")
+    rtsp: str | None = Field(
+        default=None, description="RTSP (RTP over TCP interleaved), when the RTSP output is on"
+    )
 
 
 class LiveOut(BaseModel):
