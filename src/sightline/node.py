@@ -31,7 +31,7 @@ from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.registrar import Registrar
 from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.keys import GeneratedSecrets, load_or_create_secrets
-from sightline.media.hub import StreamError, StreamHub, Viewer
+from sightline.media.hub import StreamError, StreamHub, StreamSnapshot, Viewer
 from sightline.media.ports import RtpPortAllocator
 from sightline.media.rtsp_server import RtspServer
 from sightline.sip.digest import DigestServer, NonceManager
@@ -275,6 +275,9 @@ class Node:
         except Gb28181Error as exc:  # offline, rejected, timed out: "503" to the RTSP client
             raise StreamError(str(exc)) from exc
 
+    def _stream_snapshots(self) -> list[StreamSnapshot]:
+        return self.hub.snapshot() if self.hub is not None else []
+
     async def _device_of(self, channel_id: str) -> str | None:
         channel = await self.directory.get_channel(channel_id) if self.directory else None
         return channel.device_id if channel else None
@@ -286,7 +289,7 @@ class Node:
         http = self.settings.http
         app = create_app(
             ApiContext(
-                registry=build_registry(self.stats),
+                registry=build_registry(self.stats, self._stream_snapshots),
                 auth=self.auth,
                 directory=self.directory,
                 devices=self.devices,

@@ -41,3 +41,30 @@ def test_openapi_is_published_under_api_v1() -> None:
     resp = _client(SipStats()).get("/api/v1/openapi.json")
     assert resp.status_code == 200
     assert "/healthz" in resp.json()["paths"]
+
+
+def test_metrics_show_per_stream_figures() -> None:
+    from sightline.media.hub import StreamKey, StreamSnapshot, StreamState
+
+    snap = StreamSnapshot(
+        key=StreamKey("34020000001310000001"),
+        state=next(iter(StreamState)),
+        viewers=2,
+        open_s=3.0,
+        time_to_first_frame_s=0.4,
+        frames=75,
+        keyframes=2,
+        bytes=250_000,
+        bitrate_bps=2_000_000.0,
+        dropped_frames=1,
+        gop_frames=25,
+        since_last_frame_s=0.04,
+    )
+    registry = build_registry(SipStats(), lambda: [snap])
+    text = TestClient(create_app(ApiContext(registry=registry))).get("/metrics").text
+    labels = 'channel="34020000001310000001",kind="live"'
+    assert f"sightline_stream_viewers{{{labels}}} 2.0" in text
+    assert f"sightline_stream_bitrate_bps{{{labels}}} 2e+06" in text
+    assert f"sightline_stream_frames_total{{{labels}}} 75.0" in text
+    assert f"sightline_stream_dropped_frames_total{{{labels}}} 1.0" in text
+    assert f"sightline_stream_time_to_first_frame_seconds{{{labels}}} 0.4" in text

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sightline.media.hub import StreamSnapshot
 from sightline.sip.stats import SipStats
 
-__all__ = ["SipCollector", "build_registry"]
+__all__ = ["MediaCollector", "SipCollector", "build_registry"]
 
 
 class SipCollector(Collector):
@@ -61,8 +62,51 @@ class SipCollector(Collector):
         )
 
 
-def build_registry(sip_stats: SipStats) -> CollectorRegistry:
+class MediaCollector(Collector):
+    """Per-stream figures of the stream hub, read at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], list[StreamSnapshot]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield one family per figure, one sample per stream."""
+        labels = ["channel", "kind"]
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "viewers": GaugeMetricFamily(
+                "sightline_stream_viewers", "viewers of a shared stream", labels=labels
+            ),
+            "bitrate": GaugeMetricFamily(
+                "sightline_stream_bitrate_bps", "received bitrate", labels=labels
+            ),
+            "frames": CounterMetricFamily(
+                "sightline_stream_frames", "frames received", labels=labels
+            ),
+            "dropped": CounterMetricFamily(
+                "sightline_stream_dropped_frames", "frames dropped for slow viewers", labels=labels
+            ),
+            "ttff": GaugeMetricFamily(
+                "sightline_stream_time_to_first_frame_seconds",
+                "time from opening the stream to its first frame",
+                labels=labels,
+            ),
+        }
+        for snap in self._snapshot():
+            key = [snap.key.channel_id, snap.key.kind]
+            families["viewers"].add_metric(key, snap.viewers)
+            families["bitrate"].add_metric(key, snap.bitrate_bps)
+            families["frames"].add_metric(key, snap.frames)
+            families["dropped"].add_metric(key, snap.dropped_frames)
+            if snap.time_to_first_frame_s is not None:
+                families["ttff"].add_metric(key, snap.time_to_first_frame_s)
+        yield from families.values()
+
+
+def build_registry(
+    sip_stats: SipStats, streams: Callable[[], list[StreamSnapshot]] | None = None
+) -> CollectorRegistry:
     """A registry private to one node, so several nodes can live in one test process."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SipCollector(sip_stats))
+    if streams is not None:
+        registry.register(MediaCollector(streams))
     return registry
