@@ -4,8 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
-# System packages the tests use: SIPp (outside SIP peer), PostgreSQL (second database backend).
-APT_TEST := sip-tester postgresql
+# System packages the tests use: SIPp (outside SIP peer), PostgreSQL (second database backend),
+# Chromium (browser tests through Playwright, which drives this system browser).
+APT_TEST := sip-tester postgresql chromium
 # Benchmarks also run Kamailio as the reference SIP server.
 APT_BENCH := $(APT_TEST) kamailio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
