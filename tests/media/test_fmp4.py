@@ -17,6 +17,7 @@ from sightline.media.es import iter_nal_units
 from sightline.media.fmp4 import Fmp4Error, Fmp4Packager, Fmp4Writer, stream_info_of
 from sightline.media.ps_format import Codec
 from sightline.media.ps_frames import AccessUnit, StreamInfo
+from tests.e2e.browser import chromium, require_browser
 from tests.media.video import encode_pattern
 
 ENCODERS = {Codec.H264: "libx264", Codec.H265: "libx265"}
@@ -147,19 +148,14 @@ def test_h265_mime_type() -> None:
 
 
 def test_chromium_supports_the_h264_type() -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
+    require_browser()  # Debian's Chromium, driven by Playwright; skips with the reason
     units = units_of(Codec.H264, 5)
     info = stream_info_of(units[0])
     assert info is not None
-    with playwright.sync_playwright() as p:
-        try:
-            browser = p.chromium.launch()
-        except Exception as exc:  # no browser installed for Playwright here
-            pytest.skip(f"chromium unavailable: {exc}")
+    with chromium() as browser:
         page = browser.new_page()
         mime = Fmp4Writer(info).mime_type
         assert page.evaluate("t => MediaSource.isTypeSupported(t)", mime) is True
-        browser.close()
 
 
 def test_packager_starts_at_a_key_frame_with_the_init_segment() -> None:
