@@ -13,9 +13,37 @@ from sightline.sip.errors import SipParseError
 from sightline.sip.fields import CSeq, NameAddr, Via
 from sightline.sip.headers import Headers
 
-__all__ = ["SIP_VERSION", "Message", "Request", "Response", "build_response", "reason_phrase"]
+__all__ = [
+    "KNOWN_METHODS",
+    "SIP_VERSION",
+    "Message",
+    "Request",
+    "Response",
+    "build_response",
+    "reason_phrase",
+]
 
 SIP_VERSION = "SIP/2.0"
+# Methods defined by RFC 3261 and its common extensions: an unhandled one of these gets 405,
+# anything else 501 (§8.2.1).
+KNOWN_METHODS = frozenset(
+    {
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "INFO",
+        "INVITE",
+        "MESSAGE",
+        "NOTIFY",
+        "OPTIONS",
+        "PRACK",
+        "PUBLISH",
+        "REFER",
+        "REGISTER",
+        "SUBSCRIBE",
+        "UPDATE",
+    }
+)
 
 _REASONS: dict[int, str] = {
     100: "Trying",

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sightline.sip.message import KNOWN_METHODS
+
 __all__ = ["SipStats"]
 
 
@@ -30,7 +32,7 @@ class SipStats:
 
     def count_request(self, method: str) -> None:
         """Count a received request; unknown methods share one label to bound cardinality."""
-        self.requests_by_method[method if method in _KNOWN_METHODS else "OTHER"] += 1
+        self.requests_by_method[method if method in KNOWN_METHODS else "OTHER"] += 1
 
     def count_response(self, status: int, *, sent: bool) -> None:
         """Count a response received or sent by its class (1xx..6xx)."""
@@ -39,23 +41,3 @@ class SipStats:
             self.responses_sent_by_class[label] += 1
         else:
             self.responses_by_class[label] += 1
-
-
-_KNOWN_METHODS = frozenset(
-    {
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "INFO",
-        "INVITE",
-        "MESSAGE",
-        "NOTIFY",
-        "OPTIONS",
-        "PRACK",
-        "PUBLISH",
-        "REFER",
-        "REGISTER",
-        "SUBSCRIBE",
-        "UPDATE",
-    }
-)

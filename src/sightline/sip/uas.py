@@ -11,32 +11,12 @@ import secrets
 from collections.abc import Collection
 
 from sightline.sip.errors import SipParseError
-from sightline.sip.message import Request, Response, build_response
+from sightline.sip.message import KNOWN_METHODS, Request, Response, build_response
 from sightline.sip.parser import parse_request_uri
 from sightline.sip.uri import SipUri
 
 __all__ = ["KNOWN_METHODS", "precheck"]
 
-# Methods defined by RFC 3261 and its common extensions: an unhandled one of these gets 405,
-# anything else 501 (§8.2.1).
-KNOWN_METHODS = frozenset(
-    {
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "INFO",
-        "INVITE",
-        "MESSAGE",
-        "NOTIFY",
-        "OPTIONS",
-        "PRACK",
-        "PUBLISH",
-        "REFER",
-        "REGISTER",
-        "SUBSCRIBE",
-        "UPDATE",
-    }
-)
 
 _SCHEMES = frozenset({"sip", "sips"})
 
