@@ -504,3 +504,26 @@ async def test_stop_flushes_queued_state(tmp_path: Path) -> None:
     finally:
         await device.close()
         await platform.close()
+
+
+async def test_onboarding_is_retried_when_the_device_did_not_answer(platform: Platform) -> None:
+    platform.manager.onboard_retry_s = 0.1
+    normal = nvr_answers()
+    ignored: list[int] = []
+
+    def busy_first(msg: Message) -> list[Message]:
+        if isinstance(msg, DeviceInfoQuery) and not ignored:
+            ignored.append(msg.sn)  # the first query is lost: onboarding times out
+            return []
+        return normal(msg)  # type: ignore[no-any-return]
+
+    device = await online_nvr(platform, answer=busy_first)
+    try:
+        await platform.sink.wait(lambda: bool(platform.sink.imports), timeout_s=15)
+        device_id, items, complete = platform.sink.imports[0]
+        assert (device_id, complete) == (NVR, True)
+        assert [i.device_id for i in items] == CHANNELS
+        infos = [r for r in device.received if isinstance(r.message, DeviceInfoQuery)]
+        assert len(infos) == 2 and infos[0].message.sn == ignored[0]
+    finally:
+        await device.close()

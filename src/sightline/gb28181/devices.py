@@ -107,6 +107,11 @@ class CatalogSink(Protocol):
 MediaStatusHandler = Callable[[str, MediaStatusNotify, IncomingRequest], None]
 
 
+# Onboarding (DeviceInfo, Catalog, subscriptions) is tried this many times, this far apart.
+ONBOARD_ATTEMPTS = 3
+ONBOARD_RETRY_S = 30.0
+
+
 class DeviceManager:
     """Online devices and everything the platform says to them."""
 
@@ -160,6 +165,8 @@ class DeviceManager:
         )
         self._registrar: Registrar | None = None
         self._onboarding: asyncio.Queue[str] = asyncio.Queue()
+        self._onboard_attempts: dict[str, int] = {}
+        self.onboard_retry_s = ONBOARD_RETRY_S
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -478,9 +485,31 @@ class DeviceManager:
             try:
                 await self._onboard(device_id)
             except Gb28181Error as exc:
-                log.info("device %s: onboarding stopped: %s", device_id, exc)
+                self._retry_onboarding(device_id, exc)
             except Exception:
                 log.exception("device %s: onboarding failed", device_id)
+            else:
+                self._onboard_attempts.pop(device_id, None)
+
+    def _retry_onboarding(self, device_id: str, exc: Gb28181Error) -> None:
+        # A busy device or a lost datagram must not leave it without channels until it
+        # happens to register again: try again a few times while it stays online.
+        attempts = self._onboard_attempts.get(device_id, 0) + 1
+        if attempts >= ONBOARD_ATTEMPTS or device_id not in self._sessions:
+            self._onboard_attempts.pop(device_id, None)
+            log.info("device %s: onboarding stopped: %s", device_id, exc)
+            return
+        self._onboard_attempts[device_id] = attempts
+        log.info(
+            "device %s: onboarding failed (%s); retry %d in %.0fs",
+            device_id,
+            exc,
+            attempts,
+            self.onboard_retry_s,
+        )
+        asyncio.get_running_loop().call_later(
+            self.onboard_retry_s, self._onboarding.put_nowait, device_id
+        )
 
     async def _onboard(self, device_id: str) -> None:
         """After registration: DeviceInfo, Catalog, then the subscriptions."""
