@@ -193,6 +193,7 @@ class Node:
             expires_min_s=sip.register_expires_min_s,
             expires_max_s=sip.register_expires_max_s,
             on_change=devices.on_registration,
+            date_header=self.settings.gb28181.date_header,
         )
         devices.attach_registrar(self.registrar)
         self._start_live(endpoint, devices)

@@ -184,3 +184,10 @@ def test_contact_star_unregisters() -> None:
     )
     assert _send(registrar, request).status == 200
     assert changes[-1] == (DEVICE, False)
+
+
+def test_date_header_can_be_turned_off() -> None:
+    registrar, _, _, _ = _make(date_header=False)
+    ok = _authorized(registrar)
+    assert ok.status == 200
+    assert ok.headers.get("Date") is None

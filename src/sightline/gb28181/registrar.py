@@ -72,6 +72,7 @@ class Registrar:
         expires_min_s: int = 60,
         expires_max_s: int = 86400,
         on_change: Callable[[Binding, bool], None] | None = None,
+        date_header: bool = True,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -83,6 +84,7 @@ class Registrar:
         self._expires_min_s = expires_min_s
         self._expires_max_s = expires_max_s
         self._on_change = on_change
+        self._date_header = date_header
         self._clock = clock
         self._wall_clock = wall_clock
         self.bindings: dict[str, Binding] = {}
@@ -167,7 +169,9 @@ class Registrar:
                     incoming.peer.port,
                     expires,
                 )
-        headers = [("Expires", str(expires)), ("Date", gb_date(self._wall_clock()))]
+        headers = [("Expires", str(expires))]
+        if self._date_header:  # sites may not want cameras re-timed by the platform
+            headers.append(("Date", gb_date(self._wall_clock())))
         if expires:
             headers.insert(0, ("Contact", f"{binding.contact};expires={expires}"))
         return self._reply(request, 200, headers)
