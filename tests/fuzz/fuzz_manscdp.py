@@ -9,13 +9,12 @@ raises ManscdpError; any other exception or a slow input (over 2 s) is a finding
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import random
 import sys
 import time
 
 from sightline.gb28181.manscdp import ManscdpError, decode, encode
+from tests.fuzz.runner import fuzz_loop, fuzz_main, mutate
 
 SEEDS = [
     b'<?xml version="1.0" encoding="GB2312"?><Notify><CmdType>Keepalive</CmdType><SN>1</SN>'
@@ -46,65 +45,21 @@ def check_one(data: bytes) -> None:
         raise AssertionError(f"re-encoding changed the message: {msg!r} -> {again!r}")
 
 
-def _mutate(rng: random.Random, seed: bytes) -> bytes:
-    """Overwrite, insert, delete or duplicate a few bytes of a valid seed."""
-    data = bytearray(seed)
-    for _ in range(rng.randint(1, 8)):
-        if not data:
-            break
-        pos = rng.randrange(len(data))
-        op = rng.randrange(4)
-        if op == 0:
-            data[pos] = rng.randrange(256)
-        elif op == 1:
-            data.insert(pos, rng.choice(b"<>&=/\"'\x00\xff \xe4\xb8"))
-        elif op == 2:
-            del data[pos : pos + rng.randint(1, 16)]
-        else:
-            chunk = data[pos : pos + rng.randint(1, 64)]
-            data[pos:pos] = chunk * rng.randint(1, 50)
-    return bytes(data)
-
-
 def generate(rng: random.Random) -> bytes:
     """One fuzz input: random bytes or a mutated seed."""
     if rng.random() < 0.2:
         return rng.randbytes(rng.randint(0, 4096))
-    return _mutate(rng, rng.choice(SEEDS))
+    return mutate(rng, rng.choice(SEEDS), b"<>&=/\"'\x00\xff \xe4\xb8")
 
 
 def run(seconds: float, seed: int) -> int:
     """Fuzz until ``seconds`` have passed; return the number of inputs tried."""
-    rng = random.Random(seed)
-    deadline = time.monotonic() + seconds
-    count = 0
-    while time.monotonic() < deadline:
-        data = generate(rng)
-        count += 1
-        try:
-            check_one(data)
-        except Exception:
-            print(f"finding after {count} inputs (seed {seed}): {data!r}", file=sys.stderr)
-            raise
-    return count
+    return fuzz_loop(generate, check_one, seconds, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-atheris", action="store_true", help="use atheris instead of hypothesis")
-    args, rest = parser.parse_known_args(argv)
-    if args.atheris:
-        atheris = importlib.import_module("atheris")  # optional; not a project dependency
-
-        atheris.Setup([sys.argv[0], *rest], check_one)
-        atheris.Fuzz()
-        return 0
-    tried = run(args.seconds, args.seed)
-    print(f"fuzz_manscdp: {tried} inputs, no findings")
-    return 0
+    return fuzz_main("fuzz_manscdp", __doc__, run, check_one, argv)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ over 1 s, is a finding.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import random
 import sys
 import time
@@ -21,6 +19,7 @@ from sightline.gb28181 import mansrtsp
 from sightline.gb28181.invite import parse_answer
 from sightline.gb28181.mansrtsp import MansrtspError
 from sightline.gb28181.sdp import SdpError, parse
+from tests.fuzz.runner import fuzz_loop, fuzz_main, mutate
 
 SDP_SEEDS = [
     b"v=0\r\no=34020000002000000001 0 0 IN IP4 10.0.0.5\r\ns=Play\r\nc=IN IP4 10.0.0.5\r\n"
@@ -77,65 +76,21 @@ def check_one(data: bytes) -> None:
         raise AssertionError(f"parsing {len(data)} bytes took {elapsed:.2f} s")
 
 
-def _mutate(rng: random.Random, seed: bytes) -> bytes:
-    """Overwrite, insert, delete or duplicate a few bytes of a valid seed."""
-    data = bytearray(seed)
-    for _ in range(rng.randint(1, 8)):
-        if not data:
-            break
-        pos = rng.randrange(len(data))
-        op = rng.randrange(4)
-        if op == 0:
-            data[pos] = rng.randrange(256)
-        elif op == 1:
-            data.insert(pos, rng.choice(b"=:/- \r\n\x00\xff\xe4\xb8\x85ayfmtcs0123456789"))
-        elif op == 2:
-            del data[pos : pos + rng.randint(1, 16)]
-        else:
-            chunk = data[pos : pos + rng.randint(1, 64)]
-            data[pos:pos] = chunk * rng.randint(1, 50)
-    return bytes(data)
-
-
 def generate(rng: random.Random) -> bytes:
     """One fuzz input: random bytes or a mutated seed."""
     if rng.random() < 0.2:
         return rng.randbytes(rng.randint(0, 2048))
-    return _mutate(rng, rng.choice(SEEDS))
+    return mutate(rng, rng.choice(SEEDS), b"=:/- \r\n\x00\xff\xe4\xb8\x85ayfmtcs0123456789")
 
 
 def run(seconds: float, seed: int) -> int:
     """Fuzz until ``seconds`` have passed; return the number of inputs tried."""
-    rng = random.Random(seed)
-    deadline = time.monotonic() + seconds
-    count = 0
-    while time.monotonic() < deadline:
-        data = generate(rng)
-        count += 1
-        try:
-            check_one(data)
-        except Exception:
-            print(f"finding after {count} inputs (seed {seed}): {data!r}", file=sys.stderr)
-            raise
-    return count
+    return fuzz_loop(generate, check_one, seconds, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-atheris", action="store_true", help="use atheris instead")
-    args, rest = parser.parse_known_args(argv)
-    if args.atheris:
-        atheris = importlib.import_module("atheris")  # optional; not a project dependency
-
-        atheris.Setup([sys.argv[0], *rest], check_one)
-        atheris.Fuzz()
-        return 0
-    tried = run(args.seconds, args.seed)
-    print(f"fuzz_sdp: {tried} inputs, no findings")
-    return 0
+    return fuzz_main("fuzz_sdp", __doc__, run, check_one, argv)
 
 
 if __name__ == "__main__":
