@@ -27,8 +27,6 @@ revoking a token, a user's tokens, a login or a grant stops the views it opened.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -46,6 +44,8 @@ from sightline.access.tokens import (
     MalformedToken,
     RevokedToken,
     TokenError,
+    b64url_decode,
+    b64url_encode,
 )
 
 __all__ = [
@@ -122,17 +122,6 @@ def normalise_address(address: str | None) -> str | None:
         return address  # e.g. "testclient": compared as given
     mapped = getattr(ip, "ipv4_mapped", None)
     return str(mapped or ip)
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedToken("token is not base64url") from None
 
 
 def _optional_str(payload: dict[str, object], key: str) -> str | None:
@@ -265,7 +254,7 @@ class StreamTokens:
             client=normalise_address(client) if self.bind_client else None,
             issued_at=round(now, 3),
             expires_at=round(now + self.ttl_s, 3),
-            token_id=_b64encode(secrets.token_bytes(12)),
+            token_id=b64url_encode(secrets.token_bytes(12)),
             session_id=session_id,
             grant_id=grant_id,
         )
@@ -282,8 +271,8 @@ class StreamTokens:
             "g": claims.grant_id,
         }
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        signed_part = f"{_VERSION}.{_b64encode(body)}"
-        return f"{signed_part}.{_b64encode(self._sign(signed_part))}", claims
+        signed_part = f"{_VERSION}.{b64url_encode(body)}"
+        return f"{signed_part}.{b64url_encode(self._sign(signed_part))}", claims
 
     def decode(self, token: str) -> StreamClaims:
         """The claims of a genuine token, whatever its use or age; raises TokenError."""
@@ -292,11 +281,11 @@ class StreamTokens:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != _VERSION:
             raise MalformedToken("not a stream token")
-        signature = _b64decode(parts[2])
+        signature = b64url_decode(parts[2])
         if not hmac.compare_digest(signature, self._sign(f"{parts[0]}.{parts[1]}")):
             raise ForgedToken("stream token signature does not match")
         try:
-            payload = json.loads(_b64decode(parts[1]))
+            payload = json.loads(b64url_decode(parts[1]))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise MalformedToken("token payload is not JSON") from None
         return _claims_from(payload)

@@ -39,6 +39,8 @@ __all__ = [
     "TokenClaims",
     "TokenError",
     "TokenSigner",
+    "b64url_decode",
+    "b64url_encode",
 ]
 
 MAX_TOKEN_LENGTH = 2048
@@ -77,11 +79,13 @@ class TokenClaims:
     token_id: str
 
 
-def _b64encode(raw: bytes) -> str:
+def b64url_encode(raw: bytes) -> str:
+    """Unpadded base64url, as tokens carry it."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text: str) -> bytes:
+def b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url; MalformedToken on anything else."""
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
@@ -127,7 +131,7 @@ class TokenSigner:
             username=username,
             issued_at=round(now, 3),
             expires_at=round(now + self.lifetime_s, 3),
-            token_id=_b64encode(secrets.token_bytes(12)),
+            token_id=b64url_encode(secrets.token_bytes(12)),
         )
         payload = {
             "u": claims.user_id,
@@ -137,8 +141,8 @@ class TokenSigner:
             "j": claims.token_id,
         }
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        signed_part = f"{_VERSION}.{_b64encode(body)}"
-        return f"{signed_part}.{_b64encode(self._sign(signed_part))}", claims
+        signed_part = f"{_VERSION}.{b64url_encode(body)}"
+        return f"{signed_part}.{b64url_encode(self._sign(signed_part))}", claims
 
     def verify(self, token: str, now: float) -> TokenClaims:
         """The claims of ``token``; raises a :class:`TokenError` subclass if it is not valid now."""
@@ -147,11 +151,11 @@ class TokenSigner:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != _VERSION:
             raise MalformedToken("not a sightline token")
-        signature = _b64decode(parts[2])
+        signature = b64url_decode(parts[2])
         if not hmac.compare_digest(signature, self._sign(f"{parts[0]}.{parts[1]}")):
             raise ForgedToken("token signature does not match")
         try:
-            payload = json.loads(_b64decode(parts[1]))
+            payload = json.loads(b64url_decode(parts[1]))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise MalformedToken("token payload is not JSON") from None
         claims = _claims_from(payload)
