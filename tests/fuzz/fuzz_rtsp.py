@@ -11,8 +11,6 @@ RtpError. Anything else, or an input that takes over 1 s, is a finding.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import random
 import sys
 import time
@@ -32,6 +30,7 @@ from sightline.media.rtsp import (
     RtspResponse,
 )
 from sightline.media.rtsp_session import RtspSession, Step
+from tests.fuzz.runner import fuzz_loop, fuzz_main, mutate
 
 _URL = b"rtsp://127.0.0.1:8554/live/34020000001320000001"
 SEEDS = [
@@ -90,67 +89,26 @@ def check_one(data: bytes, cuts: list[int] | None = None) -> None:
         raise AssertionError(f"{len(data)} bytes took {elapsed:.2f} s")
 
 
-def _mutate(rng: random.Random, seed: bytes) -> bytes:
-    """Overwrite, insert, delete or duplicate a few bytes of a valid seed."""
-    data = bytearray(seed)
-    for _ in range(rng.randint(1, 8)):
-        if not data:
-            break
-        pos = rng.randrange(len(data))
-        op = rng.randrange(4)
-        if op == 0:
-            data[pos] = rng.randrange(256)
-        elif op == 1:
-            data.insert(pos, rng.choice(b"$:;=/-?% \r\n\x00\xff0123456789"))
-        elif op == 2:
-            del data[pos : pos + rng.randint(1, 16)]
-        else:
-            chunk = data[pos : pos + rng.randint(1, 64)]
-            data[pos:pos] = chunk * rng.randint(1, 200)
-    return bytes(data)
-
-
 def generate(rng: random.Random) -> tuple[bytes, list[int]]:
     """One fuzz input and where to cut it: random bytes or mutated seeds back to back."""
     if rng.random() < 0.2:
         data = rng.randbytes(rng.randint(0, 4096))
     else:
-        data = b"".join(_mutate(rng, rng.choice(SEEDS)) for _ in range(rng.randint(1, 4)))
+        data = b"".join(
+            mutate(rng, rng.choice(SEEDS), b"$:;=/-?% \r\n\x00\xff0123456789", 200)
+            for _ in range(rng.randint(1, 4))
+        )
     return data, [rng.randrange(len(data) + 1) for _ in range(rng.randint(0, 6))]
 
 
 def run(seconds: float, seed: int) -> int:
     """Fuzz until ``seconds`` have passed; return the number of inputs tried."""
-    rng = random.Random(seed)
-    deadline = time.monotonic() + seconds
-    count = 0
-    while time.monotonic() < deadline:
-        data, cuts = generate(rng)
-        count += 1
-        try:
-            check_one(data, cuts)
-        except Exception:
-            print(f"finding after {count} inputs (seed {seed}): {data!r} {cuts}", file=sys.stderr)
-            raise
-    return count
+    return fuzz_loop(generate, lambda case: check_one(*case), seconds, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-atheris", action="store_true", help="use atheris instead")
-    args, rest = parser.parse_known_args(argv)
-    if args.atheris:
-        atheris = importlib.import_module("atheris")  # optional; not a project dependency
-
-        atheris.Setup([sys.argv[0], *rest], check_one)
-        atheris.Fuzz()
-        return 0
-    tried = run(args.seconds, args.seed)
-    print(f"fuzz_rtsp: {tried} inputs, no findings")
-    return 0
+    return fuzz_main("fuzz_rtsp", __doc__, run, check_one, argv)
 
 
 if __name__ == "__main__":

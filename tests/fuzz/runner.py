@@ -16,8 +16,9 @@ __all__ = ["fuzz_loop", "fuzz_main", "mutate"]
 T = TypeVar("T")
 
 
-def mutate(rng: random.Random, seed: bytes, alphabet: bytes) -> bytes:
-    """Overwrite, insert (from ``alphabet``), delete or duplicate a few bytes of a seed."""
+def mutate(rng: random.Random, seed: bytes, alphabet: bytes, max_repeat: int = 50) -> bytes:
+    """Overwrite, insert (from ``alphabet``), delete or duplicate (up to ``max_repeat`` times)
+    a few bytes of a seed."""
     data = bytearray(seed)
     for _ in range(rng.randint(1, 8)):
         if not data:
@@ -32,7 +33,7 @@ def mutate(rng: random.Random, seed: bytes, alphabet: bytes) -> bytes:
             del data[pos : pos + rng.randint(1, 16)]
         else:
             chunk = data[pos : pos + rng.randint(1, 64)]
-            data[pos:pos] = chunk * rng.randint(1, 50)
+            data[pos:pos] = chunk * rng.randint(1, max_repeat)
     return bytes(data)
 
 
