@@ -87,11 +87,15 @@ class Forbidden(AccessError):
 
 
 class Action(StrEnum):
-    """What a principal wants to do; issue 8 adds live, playback, export and administration."""
+    """What a principal wants to do; issue 8 adds the administration actions."""
 
     READ = "read"
+    LIVE = "live"
+    PLAYBACK = "playback"
+    EXPORT = "export"
     PTZ = "ptz"
     CATALOG_REFRESH = "catalog_refresh"
+    RECORDING_MANAGE = "recording_manage"
 
 
 # Issue 4 has no administrator-only action yet; issue 8 replaces this with roles.

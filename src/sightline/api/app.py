@@ -13,6 +13,7 @@ from starlette.datastructures import Headers
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sightline.access.audit_events import AuditSink
 from sightline.access.service import AuthService
 from sightline.access.stream_tokens import StreamTokens
 from sightline.api.deps import DeviceControl
@@ -44,6 +45,7 @@ class ApiContext:
     live: LiveService | None = None
     stream_tokens: StreamTokens | None = None
     rtsp_port: int | None = None
+    audit: AuditSink | None = None
 
 
 class BodyLimit:
@@ -110,6 +112,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.state.audit = ctx.audit
 
     @app.get("/healthz", tags=["system"])
     async def healthz() -> dict[str, str]:

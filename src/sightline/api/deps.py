@@ -15,6 +15,7 @@ from typing import Annotated, Protocol, cast
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sightline.access.audit_events import AuditEvent, AuditSink
 from sightline.access.service import Action, AuthService, Forbidden, Principal, Resource
 from sightline.access.tokens import TokenError
 from sightline.directory import DirectoryService
@@ -36,6 +37,7 @@ __all__ = [
     "get_auth",
     "get_devices",
     "get_directory",
+    "record_audit",
     "require_json",
 ]
 
@@ -113,6 +115,13 @@ async def authorize(
     except Forbidden as exc:
         log.info("denied %s %s %s to %r", action, resource.kind, resource.id, principal.username)
         raise HTTPException(403, str(exc)) from None
+
+
+def record_audit(request: Request, event: AuditEvent) -> None:
+    """Hand ``event`` to the node's audit log (a test app built without one records nothing)."""
+    sink = cast(AuditSink | None, getattr(request.app.state, "audit", None))
+    if sink is not None:
+        sink.record(event)
 
 
 def require_json(request: Request) -> None:

@@ -1,0 +1,23 @@
+"""Schema for departments, roles, grants, approvals (issue 8).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Reserved in the revision chain; the tables arrive with their feature."""
+
+
+def downgrade() -> None:
+    """Nothing to undo yet."""
