@@ -93,6 +93,7 @@ class Action(StrEnum):
     LIVE = "live"
     PLAYBACK = "playback"
     EXPORT = "export"
+    UNMASKED = "unmasked"  # see a channel without its privacy masks
     PTZ = "ptz"
     CATALOG_REFRESH = "catalog_refresh"
     RECORDING_MANAGE = "recording_manage"
