@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from sightline.access.audit_events import AuditAction, AuditEvent, AuditOutcome
 from sightline.access.passwords import PasswordPolicy, hash_password
 from sightline.access.service import (
     ADMIN_USERNAME,
@@ -202,15 +203,47 @@ async def test_an_old_hash_is_upgraded_on_login(auth: AuthService, sqlite_db: Da
     await auth.login("operator", "op-secret", None)
 
 
-async def test_every_logged_in_user_may_read_move_and_refresh(auth: AuthService) -> None:
+async def test_an_operator_of_the_root_department_works_its_channels(auth: AuthService) -> None:
     token, _ = await auth.login("operator", "op-secret", None)
     operator = await auth.authenticate(token)
     assert not operator.is_admin
-    refused = []
+    channel = Resource.channel("34020000001320000001")
+    for action in (Action.READ, Action.LIVE, Action.PTZ, Action.PLAYBACK, Action.UNMASKED):
+        await auth.authorize(operator, action, channel)
+    for action in (Action.EXPORT, Action.MANAGE, Action.RECORDING_MANAGE):
+        with pytest.raises(Forbidden, match=r"may not|needs"):
+            await auth.authorize(operator, action, channel)
+    with pytest.raises(Forbidden):
+        await auth.authorize(operator, Action.AUDIT, Resource(ResourceKind.SYSTEM))
+
+
+async def test_the_admin_may_do_everything(auth: AuthService) -> None:
+    token, _ = await auth.login("admin", "admin-secret", None)
+    admin = await auth.authenticate(token)
+    assert admin.is_admin
     for action in Action:
         for kind in ResourceKind:
-            try:
-                await auth.authorize(operator, action, Resource(kind, "x"))
-            except Forbidden:
-                refused.append((action, kind))
-    assert refused == []
+            await auth.authorize(admin, action, Resource(kind, "1"))
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+async def test_a_denial_is_audited_with_its_reason(auth: AuthService) -> None:
+    sink = _Sink()
+    auth.audit = sink
+    token, _ = await auth.login("operator", "op-secret", ADDRESS)
+    operator = await auth.authenticate(token, ADDRESS)
+    with pytest.raises(Forbidden):
+        await auth.authorize(operator, Action.EXPORT, Resource.channel("34020000001320000001"))
+    [event] = sink.events
+    assert event.action is AuditAction.PERMISSION_DENIED
+    assert event.outcome is AuditOutcome.DENIED
+    assert (event.username, event.department, event.address) == ("operator", "root", ADDRESS)
+    assert event.channel_id == "34020000001320000001"
+    assert event.detail["action"] == "export" and "may not" in str(event.detail["reason"])

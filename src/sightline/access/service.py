@@ -2,8 +2,9 @@
 
 ``AuthService`` turns a username and password into a signed token (``login``), a token into a
 :class:`Principal` (``authenticate``) and answers whether a principal may do an action on a
-resource (``authorize``). Every REST route goes through ``authenticate`` and ``authorize``; issue 8
-(departments, roles, grants) replaces the body of ``authorize`` and keeps its signature.
+resource (``authorize``). Every REST route goes through ``authenticate`` and ``authorize``; the
+decision is ``sightline.access.policy`` over the in-memory ``AccessModel`` snapshot, and a
+denial is audited.
 
 A failed login looks the same whatever went wrong (unknown user, wrong password, disabled
 account): same error, the same argon2 work (a dummy hash for unknown users) and a short random
@@ -25,11 +26,20 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 
+from sightline.access.actions import (
+    AccessError,
+    Action,
+    Forbidden,
+    Principal,
+    Resource,
+    ResourceKind,
+)
+from sightline.access.audit_events import AuditAction, AuditEvent, AuditOutcome, AuditSink
+from sightline.access.model import AccessModel
 from sightline.access.passwords import (
     DEFAULT_POLICY,
     PasswordPolicy,
@@ -37,9 +47,11 @@ from sightline.access.passwords import (
     hash_password,
     verify_password,
 )
+from sightline.access.policy import Decision
 from sightline.access.tokens import Revocations, RevokedToken, TokenClaims, TokenSigner
-from sightline.errors import SightlineError
 from sightline.store import AlreadyExistsError, Database, User, UserRepository
+from sightline.store.models.access import ROOT_DEPARTMENT_ID, Role
+from sightline.store.repositories.access import AccessRepository
 
 __all__ = [
     "ADMIN_USERNAME",
@@ -63,10 +75,6 @@ _USERNAME_MAX = 64
 _RANDOM = secrets.SystemRandom()
 
 
-class AccessError(SightlineError):
-    """The access layer refuses a request."""
-
-
 class LoginFailed(AccessError):
     """Username or password wrong, or the account is disabled; which one is not said."""
 
@@ -80,66 +88,6 @@ class LoginLocked(AccessError):
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"too many failed logins; try again in {int(retry_after_s) + 1} s")
         self.retry_after_s = retry_after_s
-
-
-class Forbidden(AccessError):
-    """The principal may not do this."""
-
-
-class Action(StrEnum):
-    """What a principal wants to do; issue 8 adds the administration actions."""
-
-    READ = "read"
-    LIVE = "live"
-    PLAYBACK = "playback"
-    EXPORT = "export"
-    UNMASKED = "unmasked"  # see a channel without its privacy masks
-    PTZ = "ptz"
-    CATALOG_REFRESH = "catalog_refresh"
-    RECORDING_MANAGE = "recording_manage"
-
-
-# Issue 4 has no administrator-only action yet; issue 8 replaces this with roles.
-_ADMIN_ONLY: frozenset[Action] = frozenset()
-
-
-class ResourceKind(StrEnum):
-    """What kind of thing an action is on."""
-
-    SYSTEM = "system"
-    DEVICE = "device"
-    CHANNEL = "channel"
-    REGION = "region"
-    GROUP = "group"
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """The target of an action; ``id`` is ``None`` for collections (e.g. the device list)."""
-
-    kind: ResourceKind
-    id: str | None = None
-
-    @classmethod
-    def device(cls, device_id: str | None = None) -> Resource:
-        """A device, or all devices."""
-        return cls(ResourceKind.DEVICE, device_id)
-
-    @classmethod
-    def channel(cls, channel_id: str | None = None) -> Resource:
-        """A channel, or all channels."""
-        return cls(ResourceKind.CHANNEL, channel_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is asking: a logged-in user, from ``address``, holding the token ``claims``."""
-
-    user_id: int
-    username: str
-    is_admin: bool
-    address: str | None = None
-    claims: TokenClaims | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +180,12 @@ class AuthService:
         failure_delay_s: tuple[float, float] = (0.1, 0.4),
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        access: AccessModel | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self._db = database
+        self.access = access if access is not None else AccessModel(database, clock=clock)
+        self.audit = audit
         self.signer = TokenSigner(key, token_lifetime_s)
         self.revocations = Revocations()
         self.throttle = LoginThrottle(lockout)
@@ -261,9 +213,45 @@ class AuthService:
         return True
 
     async def create_user(
-        self, username: str, password: str, *, is_admin: bool = False, display_name: str = ""
+        self,
+        username: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        display_name: str = "",
+        department_id: int = ROOT_DEPARTMENT_ID,
+        roles: Iterable[Role] | None = None,
     ) -> User:
-        """Add a user with an argon2id hash of ``password``."""
+        """Add a user with an argon2id hash of ``password`` to a department, with roles.
+
+        Without ``roles`` an administrator is a system admin and anyone else an operator.
+        """
+        if roles is None:
+            roles = (Role.SYSTEM_ADMIN,) if is_admin else (Role.OPERATOR,)
+        user = await self._create_login(username, password, is_admin, display_name)
+        async with self._db.session() as session:
+            await AccessRepository(session).set_membership(user.id, department_id, roles)
+        await self.access.refresh()
+        return user
+
+    async def set_password(self, user_id: int, password: str) -> None:
+        """Replace a user's password and end every session and stream they hold."""
+        password_hash = await self._hash(password)
+        async with self._db.session() as session:
+            await UserRepository(session).set_password_hash(user_id, password_hash)
+        self.revoke_user(user_id)
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> None:
+        """Disable (or re-enable) an account; disabling ends its sessions and streams."""
+        async with self._db.session() as session:
+            await UserRepository(session).set_disabled(user_id, disabled)
+        if disabled:
+            self.revoke_user(user_id)
+        await self.access.refresh()
+
+    async def _create_login(
+        self, username: str, password: str, is_admin: bool, display_name: str
+    ) -> User:
         if not 0 < len(username) <= _USERNAME_MAX:
             raise ValueError(f"usernames have 1 to {_USERNAME_MAX} characters")
         password_hash = await self._hash(password)
@@ -334,13 +322,48 @@ class AuthService:
         # Reading the user each time makes disabling an account take effect at once.
         if user is None or user.disabled or user.username != claims.username:
             raise RevokedToken("the account no longer exists or is disabled")
-        return Principal(user.id, user.username, user.is_admin, address, claims)
+        member = (await self.access.current()).members.get(user.id)
+        is_admin = user.is_admin or (member is not None and Role.SYSTEM_ADMIN in member.roles)
+        return Principal(user.id, user.username, is_admin, address, claims)
+
+    async def decide(self, principal: Principal, action: Action, resource: Resource) -> Decision:
+        """The policy's decision (with the grant that allowed it and whether masked only)."""
+        return await self.access.decide(principal.user_id, action, resource)
 
     async def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
         """Raise :class:`Forbidden` unless ``principal`` may do ``action`` on ``resource``.
 
-        Issue 4 policy: any logged-in user may read, move PTZ and refresh catalogs. Issue 8
-        replaces this body with departments, roles and grants (it may read the store).
+        The policy is ``sightline.access.policy``; a denial is audited as ``denied``.
         """
-        if action in _ADMIN_ONLY and not principal.is_admin:
-            raise Forbidden(f"{action} on {resource.kind} needs an administrator")
+        decision = await self.decide(principal, action, resource)
+        if not decision.allowed:
+            self.record_denial(principal, action, resource, decision.reason)
+            raise Forbidden(decision.reason)
+
+    def record_denial(
+        self, principal: Principal, action: Action, resource: Resource, reason: str
+    ) -> None:
+        """Audit a permission denial."""
+        if self.audit is None:
+            return
+        snap = self.access.snapshot
+        member = snap.members.get(principal.user_id)
+        dep = snap.departments.get(member.department_id or 0) if member is not None else None
+        department = dep.name if dep is not None else None
+        self.audit.record(
+            AuditEvent(
+                AuditAction.PERMISSION_DENIED,
+                AuditOutcome.DENIED,
+                username=principal.username,
+                user_id=principal.user_id,
+                department=department,
+                channel_id=resource.id if resource.kind is ResourceKind.CHANNEL else None,
+                address=principal.address,
+                detail={
+                    "action": action.value,
+                    "resource": resource.kind.value,
+                    "id": resource.id,
+                    "reason": reason,
+                },
+            )
+        )

@@ -190,6 +190,16 @@ class Revocations:
         if not_before is not None and claims.issued_at <= not_before:
             raise RevokedToken("token was revoked")
 
+    def is_revoked(self, token_id: str, user_id: int, issued_at: float) -> bool:
+        """Whether the login ``token_id`` of ``user_id`` (or anything issued by then) is revoked.
+
+        Stream tokens carry their login's id; this lets them end with it.
+        """
+        if token_id in self._tokens:
+            return True
+        not_before = self._not_before.get(user_id)
+        return not_before is not None and issued_at <= not_before
+
     def prune(self, now: float, lifetime_s: float) -> None:
         """Forget revocations that expired tokens make moot."""
         self._tokens = {jti: exp for jti, exp in self._tokens.items() if exp > now}
