@@ -11,6 +11,7 @@ from sightline.gb28181.invite import (
     MediaTransport,
     Setup,
     VideoCodec,
+    build_download_offer,
     build_play_offer,
     build_playback_offer,
     check_answer,
@@ -18,6 +19,7 @@ from sightline.gb28181.invite import (
 )
 from sightline.gb28181.ssrc import ssrc_to_int
 from sightline.sim.invite import (
+    HistoryRange,
     MediaOffer,
     OfferRejected,
     SendMode,
@@ -136,8 +138,8 @@ def test_unusable_offers_are_refused_with_a_status(body: bytes, status: int) -> 
     assert info.value.status == status
 
 
-def test_history_is_not_served_yet() -> None:
-    offer = build_playback_offer(
+def test_playback_and_download_offers_carry_the_asked_range() -> None:
+    playback = build_playback_offer(
         1_700_000_000,
         1_700_000_600,
         platform_id=PLATFORM,
@@ -146,9 +148,29 @@ def test_history_is_not_served_yet() -> None:
         media_ip="127.0.0.1",
         media_port=30000,
     )
+    read = read_offer(playback.body)
+    assert read.session_name == "Playback"
+    assert read.history == HistoryRange(1_700_000_000, 1_700_000_600, 1)
+    download = build_download_offer(
+        1_700_000_000,
+        1_700_000_060,
+        4,
+        platform_id=PLATFORM,
+        channel_id=CHANNEL,
+        ssrc="1200000002",
+        media_ip="127.0.0.1",
+        media_port=30000,
+    )
+    read = read_offer(download.body)
+    assert read.session_name == "Download"
+    assert read.history == HistoryRange(1_700_000_000, 1_700_000_060, 4)
+    talk = playback.body.replace(b"s=Playback", b"s=Talk")
     with pytest.raises(OfferRejected) as info:
-        read_offer(offer.body)
+        read_offer(talk)
     assert info.value.status == 488
+    live_timing = playback.body.replace(b"t=1700000000 1700000600", b"t=0 0")
+    with pytest.raises(OfferRejected):
+        read_offer(live_timing)
 
 
 @settings(max_examples=300, deadline=None)
@@ -158,3 +180,25 @@ def test_arbitrary_bodies_raise_only_offer_rejected(body: bytes) -> None:
         read_offer(body)
     except OfferRejected as exc:
         assert exc.status in (400, 488)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=2**31),
+    st.integers(min_value=1, max_value=31 * 86400),
+    st.integers(min_value=1, max_value=64),
+)
+def test_any_history_range_and_speed_survive_the_offer(start: int, length: int, speed: int) -> None:
+    offer = build_download_offer(
+        start,
+        start + length,
+        speed,
+        platform_id=PLATFORM,
+        channel_id=CHANNEL,
+        ssrc="1200000003",
+        media_ip="127.0.0.1",
+        media_port=30000,
+    )
+    read = read_offer(offer.body)
+    assert read.history == HistoryRange(start, start + length, speed)
+    assert read.ssrc == "1200000003"
