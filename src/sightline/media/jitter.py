@@ -96,6 +96,25 @@ class JitterBuffer:
             out += self._skip_gap()
         return out + self.handle_timeout(now)
 
+    def take_next(self, sequence: int) -> bool:
+        """The common case cheaply: True, and counted, when ``sequence`` is the packet due next.
+
+        Only when nothing is held and the start-up hold is over, so the caller may pass the
+        packet on at once, exactly as ``push`` would have; False means: call ``push``.
+        """
+        expected = self._next
+        if expected is None or self._held or self._warmup_until is not None:
+            return False
+        if (sequence - expected) & 0xFFFF:
+            return False
+        self._probation = None
+        self._highest = expected
+        self._next = expected + 1
+        stats = self.stats
+        stats.received += 1
+        stats.delivered += 1
+        return True
+
     def next_deadline(self) -> float | None:
         """When handle_timeout must next be called (the oldest held packet's give-up time)."""
         if not self._held:

@@ -11,6 +11,10 @@ take the sender's SRs there and send a receiver report every ``rtcp_interval_s``
 source's RTP port + 1. Over TCP, RTCP only arrives interleaved and no RR is sent: GB devices
 rarely read it.
 
+UDP RTP is read with ``loop.add_reader`` and ``sock.recv`` in bursts of up to ``_BURST``
+datagrams per wake-up rather than through a ``DatagramProtocol``, which costs a callback and
+an address tuple per datagram: at 500 cameras that is ~100,000 datagrams a second.
+
 No isinstance checks on transports: uvloop's transports do not subclass asyncio's.
 """
 
@@ -20,7 +24,7 @@ import asyncio
 import secrets
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from logging import getLogger
 from typing import cast
@@ -43,6 +47,8 @@ __all__ = [
 log = getLogger(__name__)
 
 UDP_BUFFER_BYTES = 4 << 20
+_MAX_DATAGRAM = 65536
+_BURST = 64  # datagrams read per wake-up at most, so one busy stream cannot starve the rest
 FrameCallback = Callable[[AccessUnit], None]
 
 
@@ -132,11 +138,19 @@ class RtpReceiver:
     def _close_transports(self) -> None:
         raise NotImplementedError
 
-    def _packet(self, data: bytes) -> None:
+    def _packets(self, datagrams: Iterable[bytes]) -> None:
+        """Datagrams (or RFC 4571 frames) that arrived together: one clock reading, one
+        delivery and one timer check for the whole burst."""
         if self._ended:
             return
         now = self._loop.time()
-        self._deliver(self.pipeline.packet(data, now))
+        packet = self.pipeline.packet
+        units: list[AccessUnit] = []
+        for data in datagrams:
+            done = packet(data, now)
+            if done:
+                units += done
+        self._deliver(units)
         deadline = self.pipeline.next_deadline()
         if deadline is not None and (self._timer is None or deadline < self._timer_at):
             self._cancel_timer()
@@ -217,7 +231,7 @@ class UdpRtpReceiver(RtpReceiver):
         super().__init__(allocator, options, on_frame=on_frame)
         self.rtcp_interval_s = self.options.rtcp_interval_s
         self.source: tuple[str, int] | None = None
-        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtp_sock: socket.socket | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._report_ssrc = secrets.randbits(32)
         self._report_task: asyncio.Task[None] | None = None
@@ -226,10 +240,8 @@ class UdpRtpReceiver(RtpReceiver):
         """Bind the port(s) and start receiving; returns self."""
         self.port, socks = self.allocator.open(self._bind)
         try:
-            rtp, _ = await self._loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self._on_rtp), sock=socks[0]
-            )
-            self._rtp = rtp
+            self._rtp_sock = socks[0]
+            self._loop.add_reader(socks[0].fileno(), self._readable)
             if len(socks) > 1:
                 rtcp, _ = await self._loop.create_datagram_endpoint(
                     lambda: _UdpProtocol(self._on_rtcp), sock=socks[1]
@@ -238,9 +250,9 @@ class UdpRtpReceiver(RtpReceiver):
                 if self.rtcp_interval_s > 0:
                     self._report_task = asyncio.create_task(self._report_loop())
         except BaseException:
+            await self.close()  # stops reading and closes the RTP socket
             for sock in socks:
                 sock.close()
-            await self.close()
             raise
         return self
 
@@ -254,10 +266,25 @@ class UdpRtpReceiver(RtpReceiver):
                 raise
         return socks
 
-    def _on_rtp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if self.source is None:
-            self.source = (str(addr[0]), int(addr[1]))
-        self._packet(data)
+    def _readable(self) -> None:
+        # Drain a burst per wake-up (a key frame is dozens of datagrams): one callback and
+        # no address tuple per datagram, unlike a DatagramProtocol.
+        if self._rtp_sock is not None:
+            self._packets(self._burst(self._rtp_sock))
+
+    def _burst(self, sock: socket.socket) -> Iterator[bytes]:
+        try:
+            if self.source is None:
+                data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                self.source = (str(addr[0]), int(addr[1]))
+                yield data
+            recv = sock.recv
+            for _ in range(_BURST):
+                yield recv(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("RTP socket error on port %d: %s", self.port, exc)
 
     def _on_rtcp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self.pipeline.rtcp(data, self._loop.time())
@@ -277,9 +304,12 @@ class UdpRtpReceiver(RtpReceiver):
     def _close_transports(self) -> None:
         if self._report_task is not None:
             self._report_task.cancel()
-        for transport in (self._rtp, self._rtcp):
-            if transport is not None:
-                transport.close()
+        if self._rtp_sock is not None:
+            self._loop.remove_reader(self._rtp_sock.fileno())
+            self._rtp_sock.close()
+            self._rtp_sock = None
+        if self._rtcp is not None:
+            self._rtcp.close()
 
 
 class _TcpProtocol(asyncio.Protocol):
@@ -291,8 +321,7 @@ class _TcpProtocol(asyncio.Protocol):
         self._receiver._connected(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
-        for packet in self._deframer.feed(data):
-            self._receiver._packet(packet)
+        self._receiver._packets(self._deframer.feed(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._receiver._disconnected(exc, self._deframer.discarded_bytes)

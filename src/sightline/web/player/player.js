@@ -6,6 +6,10 @@
 const LIVE_EDGE_MAX_S = 2.5; // further behind than this: jump to the live edge
 const KEEP_BEHIND_S = 20; // buffer kept behind the playhead; older media is removed
 const TOKEN_KEY = "sightline.access_token";
+// Most browsers cannot play H.265 in MSE: they ask for the server's H.264 variant instead
+// (H.264 cameras pass through it untouched, H.265 ones are transcoded once per channel).
+const HEVC_MIME = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
+const CODEC_QUERY = MediaSource.isTypeSupported(HEVC_MIME) ? "" : "&codec=h264";
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -45,7 +49,7 @@ async function playUrl(channel) {
   const streamToken = params.get("token");
   if (streamToken) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}/api/v1/media/live/${channel}.mp4?token=${encodeURIComponent(streamToken)}`;
+    return `${scheme}//${location.host}/api/v1/media/live/${channel}.mp4?token=${encodeURIComponent(streamToken)}${CODEC_QUERY}`;
   }
   const bearer = loginToken();
   if (!bearer) {
@@ -54,7 +58,7 @@ async function playUrl(channel) {
     return null;
   }
   say("asking for the stream…");
-  const resp = await fetch(`/api/v1/channels/${channel}/live`, {
+  const resp = await fetch(`/api/v1/channels/${channel}/live?${CODEC_QUERY.slice(1)}`, {
     method: "POST",
     headers: { Authorization: `Bearer ${bearer}` },
   });
