@@ -12,6 +12,11 @@ call is two requests and one successful authentication. Per target the benchmark
    a step has a failed call, a retransmission rate above 0.1 % or achieves under 95 % of the
    offered rate. The highest clean step is the sustainable rate.
 
+By default every device has its own source port (SIPp ``-t un``), as real devices do, and
+sightline runs with two REGISTER worker processes (``sip.register_workers``; the kernel spreads
+devices over the processes by address, so with ``-t u1`` one process would get everything);
+``--transport u1 --sightline-workers 0`` measures the single-process setup of earlier runs.
+
 Run with ``make bench`` or ``.venv/bin/python benchmarks/sip_register.py --help``.
 """
 
@@ -163,8 +168,11 @@ def wait_for_sip(port: int, timeout_s: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def sightline(workdir: Path) -> Iterator[Target]:
-    """``sightline serve`` with the flood limits out of the way (one source sends everything)."""
+def sightline(workdir: Path, workers: int = 0) -> Iterator[Target]:
+    """``sightline serve`` with the flood limits out of the way (one source sends everything).
+
+    ``workers``: ``sip.register_workers``, REGISTER worker processes beside the main one.
+    """
     data_dir = workdir / "sightline"
     data_dir.mkdir()
     server = start_sightline(
@@ -175,16 +183,34 @@ def sightline(workdir: Path) -> Iterator[Target]:
             "SIGHTLINE_SIP__RATE_PER_SOURCE": "1000000",
             "SIGHTLINE_SIP__RATE_BURST": "1000000",
             "SIGHTLINE_SIP__BAN_AFTER_FAILURES": "1000000",
+            "SIGHTLINE_SIP__REGISTER_WORKERS": str(workers),
         },
     )
     try:
         wait_for_sip(server.sip_port)
-        yield Target("sightline", server.sip_port, server.pid, lambda: None)
+        name = f"sightline ({workers} REGISTER workers)" if workers else "sightline"
+        yield Target(name, server.sip_port, server.pid, lambda: None)
     finally:
         code = server.stop()
         problems = server.log_problems()
         if code != 0 or problems:
-            print(f"WARNING: sightline exited {code}; log problems: {problems[:5]}")
+            lines = server.log().splitlines()
+            # each logged traceback: the line before it (the log message) and its last line
+            ends = [
+                f"{lines[i - 1] if i else ''} -> {_exception_line(lines[i + 1 :])}"
+                for i, line in enumerate(lines)
+                if line.startswith("Traceback")
+            ]
+            print(
+                f"WARNING: sightline exited {code}; log problems: {problems[:5]}",
+                *ends[:5],
+                sep="\n",
+            )
+
+
+def _exception_line(lines: list[str]) -> str:
+    """The first unindented line: the exception that ends a traceback."""
+    return next((line for line in lines if line[:1] not in (" ", "")), "")
 
 
 def find_kamailio() -> str | None:
@@ -243,6 +269,7 @@ def measure(
     rate: float,
     limit: int | None,
     timeout_s: float,
+    transport: str = "u1",
 ) -> Run:
     """Run SIPp once and account the CPU both sides spent."""
     server_before = process_tree_cpu_s(target.pid)
@@ -253,6 +280,7 @@ def measure(
         injection=injection,
         workdir=injection.parent / "sipp",
         calls=calls,
+        transport=transport,
         rate=rate,
         limit=limit,
         timeout_s=timeout_s,
@@ -276,7 +304,18 @@ def bench_target(target: Target, args: argparse.Namespace, workdir: Path) -> lis
         work / "users.csv", (f"3402000000132{n:07d}" for n in range(args.users)), PASSWORD
     )
     runs: list[Run] = []
-    measure(target, "warm-up", "-", injection, calls=1000, rate=500, limit=None, timeout_s=30)
+    transport = args.transport
+    measure(
+        target,
+        "warm-up",
+        "-",
+        injection,
+        calls=1000,
+        rate=500,
+        limit=None,
+        timeout_s=30,
+        transport=transport,
+    )
     closed = measure(
         target,
         f"closed loop, ≤{args.concurrency} open",
@@ -286,6 +325,7 @@ def bench_target(target: Target, args: argparse.Namespace, workdir: Path) -> lis
         rate=1_000_000,
         limit=args.concurrency,
         timeout_s=300,
+        transport=transport,
     )
     runs.append(closed)
     print_runs([closed])
@@ -299,6 +339,7 @@ def bench_target(target: Target, args: argparse.Namespace, workdir: Path) -> lis
             rate=rate,
             limit=max(2 * rate, args.concurrency),
             timeout_s=args.step_seconds * 4 + 30,
+            transport=transport,
         )
         runs.append(step)
         print_runs([step])
@@ -338,15 +379,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="open calls, closed loop")
     parser.add_argument(
         "--rates",
-        type=lambda s: [int(x) for x in s.split(",")],
+        type=lambda s: [int(x) for x in s.split(",") if x],
         default=[250, 500, 750, 1000, 1500, 2000, 3000, 4500, 6000, 8000],
-        help="comma-separated offered rates (registrations/s) for the step test",
+        help='comma-separated offered rates (registrations/s) for the step test ("": none)',
     )
     parser.add_argument(
         "--step-seconds",
         type=float,
         default=40.0,
         help="length of each step; longer than Timer J (32 s) so finished transactions pile up",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("u1", "un"),
+        default="un",
+        help="SIPp -t: un = one socket (source port) per device, as real devices have; "
+        "u1 = every device on one UDP socket (then one sightline process gets everything)",
+    )
+    parser.add_argument(
+        "--sightline-workers",
+        type=int,
+        default=2,
+        help="sip.register_workers of the sightline server (0: one process)",
     )
     parser.add_argument("--kamailio-children", type=int, default=4)
     parser.add_argument("--no-kamailio", action="store_true", help="only measure sightline")
@@ -362,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sightline-bench-") as tmp:
         workdir = Path(tmp)
         if not args.only_kamailio:
-            with sightline(workdir) as target:
+            with sightline(workdir, args.sightline_workers) as target:
                 results["sightline"] = bench_target(target, args, workdir)
         binary = find_kamailio()
         if binary is None:

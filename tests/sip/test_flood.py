@@ -224,3 +224,17 @@ def test_a_success_keeps_a_shared_nat_address_usable(with_successes: bool) -> No
     assert banned is not with_successes
     expected = FloodVerdict.ALLOW if with_successes else FloodVerdict.BANNED
     assert policy.check(NVR, T0 + 600) is expected
+
+
+def test_a_ban_decided_elsewhere_applies_for_its_own_length() -> None:
+    tracker = AuthFailureTracker(max_failures=5, window_s=60, ban_s=300)
+    tracker.record_failure(CAMERA, T0)
+    tracker.ban(CAMERA, T0, 10.0)
+    tracker.ban(NVR, T0, 500.0)
+    policy = FloodPolicy(failures=tracker)
+    assert policy.check(CAMERA, T0 + 9.9) is FloodVerdict.BANNED
+    assert policy.check(CAMERA, T0 + 10.0) is FloodVerdict.ALLOW
+    assert policy.check(NVR, T0 + 499) is FloodVerdict.BANNED
+    assert tracker.banned_count(T0 + 501) == 0
+    # the failures counted before the ban are gone with it
+    assert not any(tracker.record_failure(CAMERA, T0 + 20) for _ in range(4))

@@ -2,6 +2,8 @@
 
 Registration state lives in ``Registrar.bindings``; what happens when a device comes or goes is
 told to the ``on_change`` callback, so the directory and the store stay out of this module.
+A registrar in a REGISTER worker process (:mod:`sightline.gb28181.register_workers`) keeps no
+bindings: its ``bind`` hook sends each one to the main process, whose registrar ``record``s it.
 
 Passwords: ``ha1_for`` (optional) gives a device's own stored HA1 for this realm from an
 in-memory cache; when it has none, the default ``password_for`` is used. Both are synchronous
@@ -36,8 +38,8 @@ BEIJING = timezone(timedelta(hours=8), "CST")
 
 def gb_date(now: datetime) -> str:
     """The ``Date`` value devices set their clocks from: Beijing time, no zone (§9.10.3)."""
-    local = now.astimezone(BEIJING)
-    return _gb_seconds(math.floor(now.timestamp())) + f"{local.microsecond // 1000:03d}"
+    # the milliseconds are the same in every zone: no conversion needed for them
+    return _gb_seconds(math.floor(now.timestamp())) + f"{now.microsecond // 1000:03d}"
 
 
 @lru_cache(maxsize=4)
@@ -75,7 +77,10 @@ class Registrar:
         date_header: bool = True,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        bind: Callable[[Binding, int], None] | None = None,
     ) -> None:
+        """``bind`` receives every accepted registration with its granted expiry (0: the
+        device unregistered) instead of this registrar's own ``record``."""
         self._digest = digest
         self._password_for = password_for
         self._ha1_for = ha1_for
@@ -87,6 +92,7 @@ class Registrar:
         self._date_header = date_header
         self._clock = clock
         self._wall_clock = wall_clock
+        self._bind_hook = bind if bind is not None else self.record
         self.bindings: dict[str, Binding] = {}
 
     def handle(self, incoming: IncomingRequest) -> Response:
@@ -101,8 +107,10 @@ class Registrar:
             )
             return build_response(request, 400, f"Bad Request ({exc})", to_tag=_tag())
         now = self._clock()
-        # nonces carry wall-clock time so they stay valid across a restart of the server
-        wall = self._wall_clock().timestamp()
+        # nonces carry wall-clock time so they stay valid across a restart of the server;
+        # one reading serves the nonce and the Date of the answer
+        wall_time = self._wall_clock()
+        wall = wall_time.timestamp()
         result = self._verify(request, device_id, wall)
         if result.outcome in (AuthOutcome.MISSING, AuthOutcome.STALE):
             challenge = self._digest.challenge(wall, stale=result.outcome is AuthOutcome.STALE)
@@ -117,7 +125,7 @@ class Registrar:
             self._failures.record_success(incoming.peer.host, now)
         if 0 < expires < self._expires_min_s:
             return self._reply(request, 423, [("Min-Expires", str(self._expires_min_s))])
-        return self._bind(incoming, device_id, min(expires, self._expires_max_s), now)
+        return self._bind(incoming, device_id, min(expires, self._expires_max_s), now, wall_time)
 
     def _verify(self, request: Request, device_id: str, wall: float) -> AuthResult:
         authorization = request.headers.get("Authorization")
@@ -138,7 +146,7 @@ class Registrar:
         return self.bindings.pop(device_id, None)
 
     def _bind(
-        self, incoming: IncomingRequest, device_id: str, expires: int, now: float
+        self, incoming: IncomingRequest, device_id: str, expires: int, now: float, wall: datetime
     ) -> Response:
         request = incoming.request
         contact = request.headers.get("Contact") or f"<sip:{device_id}@{incoming.peer.host}>"
@@ -150,31 +158,37 @@ class Registrar:
             request.call_id,
             request.headers.get("X-GB-Ver"),
         )
+        self._bind_hook(binding, expires)
+        headers = [("Expires", str(expires))]
+        if self._date_header:  # sites may not want cameras re-timed by the platform
+            headers.append(("Date", gb_date(wall)))
+        if expires:
+            headers.insert(0, ("Contact", f"{binding.contact};expires={expires}"))
+        return self._reply(request, 200, headers)
+
+    def record(self, binding: Binding, expires: int) -> None:
+        """Keep (or, with ``expires`` 0, drop) a device's accepted registration."""
+        device_id = binding.device_id
         was = self.bindings.get(device_id)
         if expires == 0:
             self.bindings.pop(device_id, None)
             if was is not None and self._on_change is not None:
                 self._on_change(was, False)
             log.info("device %s unregistered", device_id)
-        else:
-            self.bindings[device_id] = binding
-            if was is None and self._on_change is not None:
+            return
+        self.bindings[device_id] = binding
+        if was is None:
+            if self._on_change is not None:
                 self._on_change(binding, True)
-            if was is None:
-                log.info(
-                    "device %s registered from %s %s:%d for %ds",
-                    device_id,
-                    incoming.peer.transport,
-                    incoming.peer.host,
-                    incoming.peer.port,
-                    expires,
-                )
-        headers = [("Expires", str(expires))]
-        if self._date_header:  # sites may not want cameras re-timed by the platform
-            headers.append(("Date", gb_date(self._wall_clock())))
-        if expires:
-            headers.insert(0, ("Contact", f"{binding.contact};expires={expires}"))
-        return self._reply(request, 200, headers)
+            peer = binding.peer
+            log.info(
+                "device %s registered from %s %s:%d for %ds",
+                device_id,
+                peer.transport,
+                peer.host,
+                peer.port,
+                expires,
+            )
 
     def expire(self) -> list[Binding]:
         """Drop registrations past their expiry; returns them."""

@@ -128,6 +128,9 @@ class SipEndpoint:
         # Responses matching no transaction: retransmitted 2xx to an INVITE whose client
         # transaction ended (RFC 3261 §13.2.2.4), which the dialog's owner must ACK again.
         self.on_stray_response: Callable[[Response], None] | None = None
+        # Datagrams for which this returns True were taken elsewhere (a REGISTER worker
+        # process hands everything but REGISTER to the main process) and are not parsed here.
+        self.divert: Callable[[bytes, Peer], bool] | None = None
 
     # -- configuration -------------------------------------------------------------------
 
@@ -143,10 +146,10 @@ class SipEndpoint:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start_udp(self, host: str, port: int) -> tuple[str, int]:
-        """Listen on UDP; returns the bound address."""
+    async def start_udp(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
+        """Listen on UDP; returns the bound address (``reuse_port``: see open_udp_socket)."""
         loop = asyncio.get_running_loop()
-        sock = open_udp_socket(host, port, self._udp_buffer_bytes)
+        sock = open_udp_socket(host, port, self._udp_buffer_bytes, reuse_port=reuse_port)
         _, proto = await loop.create_datagram_endpoint(lambda: UdpTransport(self), sock=sock)
         self._udp = proto
         self.local_addresses["UDP"] = proto.local
@@ -228,6 +231,8 @@ class SipEndpoint:
 
     def datagram_received(self, data: bytes, peer: Peer, conn: Connection) -> None:
         """Parse a datagram and dispatch it; malformed ones get 400 or are dropped."""
+        if self.divert is not None and self.divert(data, peer):
+            return
         if is_keepalive(data):
             return  # RFC 5626 keep-alive
         try:
@@ -236,6 +241,13 @@ class SipEndpoint:
             self._reject(data, exc, peer, conn)
             return
         self._dispatch(message, peer, conn)
+
+    def receive_forwarded(self, data: bytes, host: str, port: int) -> None:
+        """A UDP datagram that another process took off this endpoint's port, already
+        flood-checked there: handled as if it had arrived here, answered from this socket."""
+        if self._udp is None:
+            raise SipTransportError("UDP is not started")
+        self._udp.forwarded(data, (host, port))
 
     def stream_message(
         self, item: Request | Response | SipParseError, peer: Peer, conn: Connection
@@ -309,16 +321,53 @@ class SipEndpoint:
         if request.method == "CANCEL":
             self._on_cancel(request, peer, conn, now)
             return
-        tx = self._new_server_tx(request, peer, conn, now, key)
-        rejection = precheck(request, self._allowed, self.supported_extensions)
-        if rejection is not None:
-            self._respond(tx, rejection)
+        if key is None or key.legacy or peer.reliable or request.method == "INVITE":
+            tx = self._new_server_tx(request, peer, conn, now, key)
+            rejection = precheck(request, self._allowed, self.supported_extensions)
+            if rejection is not None:
+                self._respond(tx, rejection)
+                return
+            handler = self._handlers.get(request.method)
+            if handler is None:  # OPTIONS: answered by the endpoint itself
+                self._respond(tx, self._options_response(request))
+                return
+            self._invoke(handler, IncomingRequest(request, peer, conn), tx)
             return
-        handler = self._handlers.get(request.method)
-        if handler is None:  # OPTIONS: answered by the endpoint itself
-            self._respond(tx, self._options_response(request))
+        self._on_udp_request(request, peer, conn, now, key)
+
+    def _on_udp_request(
+        self, request: Request, peer: Peer, conn: Connection, now: float, key: TransactionKey
+    ) -> None:
+        """A new non-INVITE request over UDP: no transaction is built when it is answered at once.
+
+        A handler that returns its final response directly (REGISTER, MESSAGE, OPTIONS...)
+        leaves nothing for a Trying transaction to do: the response is sent and kept as a
+        retired transaction (``TransactionTable.retire_answered``), exactly what the machine
+        would have become. Otherwise (an awaitable, or a provisional answer) the transaction
+        is built before anything else can arrive, and takes over as usual.
+        """
+        response = precheck(request, self._allowed, self.supported_extensions)
+        if response is None:
+            handler = self._handlers.get(request.method)
+            if handler is None:  # OPTIONS: answered by the endpoint itself
+                response = self._options_response(request)
+            else:
+                incoming = IncomingRequest(request, peer, conn)
+                result = self._call(handler, incoming)
+                if not isinstance(result, Response):
+                    tx = self._new_server_tx(request, peer, conn, now, key)
+                    self._await(result, incoming, tx)
+                    return
+                response = result
+        if not 200 <= response.status <= 699:
+            self._respond(self._new_server_tx(request, peer, conn, now, key), response)
             return
-        self._invoke(handler, IncomingRequest(request, peer, conn), tx)
+        if "Server" not in response.headers and "User-Agent" not in response.headers:
+            response.headers.add("Server", self._user_agent)
+        wire, host, port = self._send_udp_response(response, peer)
+        now = self._clock()
+        deadline = now + self._timers.absorb_s("J", reliable=False)
+        self._table.retire_answered(key, wire, host, port, deadline=deadline, now=now)
 
     @staticmethod
     def _server_key(request: Request) -> TransactionKey | None:
@@ -377,19 +426,26 @@ class SipEndpoint:
             self._respond(invite, build_response(invite.request, 487, to_tag=new_branch()[7:17]))
 
     def _invoke(self, handler: Handler, incoming: IncomingRequest, tx: ServerTx) -> None:
+        result = self._call(handler, incoming)
+        if isinstance(result, Response):
+            self._respond(tx, result)
+            return
+        self._await(result, incoming, tx)
+
+    @staticmethod
+    def _call(handler: Handler, incoming: IncomingRequest) -> Response | Awaitable[Response]:
+        """Run a handler; an exception escaping it is logged and becomes a 500."""
         try:
-            result = handler(incoming)
+            return handler(incoming)
         except Exception:
             log.exception(
                 "handler for %s failed (Call-ID %s)",
                 incoming.request.method,
                 incoming.request.headers.get("Call-ID"),
             )
-            self._respond(tx, build_response(incoming.request, 500))
-            return
-        if isinstance(result, Response):
-            self._respond(tx, result)
-            return
+            return build_response(incoming.request, 500)
+
+    def _await(self, result: Awaitable[Response], incoming: IncomingRequest, tx: ServerTx) -> None:
         task = asyncio.ensure_future(self._await_handler(result, incoming, tx))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -495,12 +551,18 @@ class SipEndpoint:
         self, response: Response, peer: Peer, conn: Connection | None
     ) -> tuple[bytes, str, int] | None:
         """Send a response; returns the bytes and UDP destination (None on a stream)."""
-        self.stats.count_response(response.status, sent=True)
-        data = serialize(response)
         if peer.reliable:
+            self.stats.count_response(response.status, sent=True)
+            data = serialize(response)
             if conn is not None and not conn.is_closing:
                 conn.send(data)
             return None
+        return self._send_udp_response(response, peer)
+
+    def _send_udp_response(self, response: Response, peer: Peer) -> tuple[bytes, str, int]:
+        """Send a response over UDP (RFC 3581 target); returns the bytes and destination."""
+        self.stats.count_response(response.status, sent=True)
+        data = serialize(response)
         try:
             host, port = response_target(response, (peer.host, peer.port))
         except SipError:

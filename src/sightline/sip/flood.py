@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -129,6 +129,8 @@ class AuthFailureTracker:
         self._windows: OrderedDict[str, _Window] = OrderedDict()
         # Insertion order is expiry order because every ban lasts ban_s.
         self._bans: OrderedDict[str, float] = OrderedDict()
+        # told (source, seconds) of every ban this tracker decides (not of ``ban`` calls)
+        self.on_ban: Callable[[str, float], None] | None = None
 
     def record_failure(self, source: str, now: float) -> bool:
         """Count a failed authentication; True when this failure bans the source."""
@@ -151,6 +153,16 @@ class AuthFailureTracker:
     def record_success(self, source: str, now: float) -> None:
         """Forget the failures of ``source`` (a ban in force stays)."""
         self._windows.pop(source, None)
+
+    def ban(self, source: str, now: float, seconds: float) -> None:
+        """Ban ``source`` for ``seconds`` (a ban decided elsewhere, e.g. by another process)."""
+        self._windows.pop(source, None)
+        self._bans.pop(source, None)
+        self._bans[source] = now + seconds
+        # keep expiry order: a shorter remaining ban may now sit after longer ones, which only
+        # delays its removal from the table, never its end (is_banned compares the time)
+        if len(self._bans) > self.max_sources:
+            self._bans.popitem(last=False)
 
     def is_banned(self, source: str, now: float) -> bool:
         """True while ``source`` is banned."""
@@ -176,6 +188,8 @@ class AuthFailureTracker:
         if len(self._bans) > self.max_sources:
             self._bans.popitem(last=False)  # the ban closest to its end anyway
         _log.warning("auth failures from %s: banned for %.0f s", source, self.ban_s)
+        if self.on_ban is not None:
+            self.on_ban(source, self.ban_s)
 
     def _expire(self, now: float) -> None:
         bans = self._bans

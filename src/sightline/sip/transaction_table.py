@@ -192,11 +192,31 @@ class TransactionTable:
         ):
             return False
         self.remove(tx)
-        key = (tx.key.method, tx.key.branch, tx.key.sent_by)
-        self._retired[key] = (wire, host, port, deadline)
-        heapq.heappush(self._retired_expiry, (deadline, key))
-        self._expire_retired(now)
+        self._keep_retired(tx.key, wire, host, port, deadline=deadline, now=now)
         return True
+
+    def retire_answered(
+        self, key: TransactionKey, wire: bytes, host: str, port: int, *, deadline: float, now: float
+    ) -> bool:
+        """Keep a non-INVITE UDP request answered at once with a final response, as retired.
+
+        The same end state as ``retire`` for a transaction that was never built: its request
+        was answered before anything else could arrive, so only Timer J's absorption of
+        retransmissions remains. Returns False, changing nothing, for an INVITE or RFC 2543
+        key, or a key a live transaction still holds.
+        """
+        if key.method == "INVITE" or key.legacy or key in self._servers:
+            return False
+        self._keep_retired(key, wire, host, port, deadline=deadline, now=now)
+        return True
+
+    def _keep_retired(
+        self, key: TransactionKey, wire: bytes, host: str, port: int, *, deadline: float, now: float
+    ) -> None:
+        plain = (key.method, key.branch, key.sent_by)
+        self._retired[plain] = (wire, host, port, deadline)
+        heapq.heappush(self._retired_expiry, (deadline, plain))
+        self._expire_retired(now)
 
     def retired_response(self, key: TransactionKey, now: float) -> RetiredResponse | None:
         """What to send again for a request whose transaction was retired, or None."""

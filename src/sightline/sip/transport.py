@@ -106,13 +106,22 @@ class UdpTransport(asyncio.DatagramProtocol):
         """Hand a datagram to the endpoint with the peer it came from."""
         known = self._peers.get(addr)
         if known is None:
-            if len(self._peers) >= _PEER_CACHE_SIZE:
-                self._peers.clear()
-            peer = Peer("UDP", str(addr[0]), int(addr[1]))
-            known = self._peers[addr] = (peer, _UdpReply(self, peer))
+            known = self._new_peer(addr)
         peer, reply = known
         if self._receiver.allow_source(peer):
             self._receiver.datagram_received(data, peer, reply)
+
+    def forwarded(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        """A datagram another process received on this port and already flood-checked."""
+        peer, reply = self._peers.get(addr) or self._new_peer(addr)
+        self._receiver.datagram_received(data, peer, reply)
+
+    def _new_peer(self, addr: tuple[str | int, ...]) -> tuple[Peer, _UdpReply]:
+        if len(self._peers) >= _PEER_CACHE_SIZE:
+            self._peers.clear()
+        peer = Peer("UDP", str(addr[0]), int(addr[1]))
+        known = self._peers[addr] = (peer, _UdpReply(self, peer))
+        return known
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (port unreachable...) are normal on UDP; log at debug."""
@@ -132,12 +141,18 @@ class UdpTransport(asyncio.DatagramProtocol):
             self._transport.close()
 
 
-def open_udp_socket(host: str, port: int, buffer_bytes: int) -> socket.socket:
+def open_udp_socket(
+    host: str, port: int, buffer_bytes: int, *, reuse_port: bool = False
+) -> socket.socket:
     """A bound, non-blocking UDP socket with receive/send buffers of about ``buffer_bytes``.
 
     The Linux default (~208 KiB) holds only ~400 REGISTERs: a burst, or a pause of the event
     loop, overflows it and every dropped request costs the device a 500 ms retransmission.
     The kernel caps the size at net.core.rmem_max/wmem_max; the effective size is logged.
+
+    ``reuse_port`` sets SO_REUSEPORT, so that other processes of the same user can bind the
+    same address: the kernel then hands each datagram to one of the sockets by a hash of its
+    source and destination, so one peer address always reaches the same process.
     """
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
@@ -147,6 +162,8 @@ def open_udp_socket(host: str, port: int, buffer_bytes: int) -> socket.socket:
         if buffer_bytes > 0:
             for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 sock.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.setblocking(False)
     except OSError:
