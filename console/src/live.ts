@@ -196,3 +196,10 @@ export function saveSnapshot(video: HTMLVideoElement, name: string): boolean {
   link.click();
   return true;
 }
+
+const HEVC_MIME = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
+
+/** `?codec=h264` when this browser cannot play H.265: the server then transcodes H.265 cameras. */
+export function codecQuery(): string {
+  return MediaSource.isTypeSupported(HEVC_MIME) ? "" : "?codec=h264";
+}

@@ -13,10 +13,13 @@ import av
 import httpx
 import pytest
 
+from sightline.api.console import CONSOLE_DIR
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient
 from tests.e2e.browser import ConsoleLog, chromium, require_browser
 from tests.e2e.server import SightlineProcess, StartServer
 from tests.e2e.test_browser_live import FRAME_STATS_JS
+from tests.e2e.test_console_browser import FRAME_STATS_JS as TILE_FRAME_STATS_JS
+from tests.e2e.test_console_browser import TILE_PLAYING_JS
 from tests.e2e.test_simulator_fleet import Simulator, start_simulator
 
 __all__ = ["start_simulator"]  # the fixture, used by name below
@@ -110,6 +113,37 @@ def test_browser_without_hevc_plays_an_h265_camera(
         stats = page.evaluate(FRAME_STATS_JS)
         page.close()
     assert hevc is False  # else this test would not show the transcode path
+    assert (stats["width"], stats["height"]) == (640, 360), stats
+    assert stats["lit"] > 0.05 and stats["mean"] > 8, f"frame is black: {stats}"
+    assert console.errors == [], console.lines
+
+
+def test_console_wall_plays_an_h265_camera_in_a_browser_without_hevc(
+    sightline_server: StartServer, start_simulator: Callable[..., Simulator]
+) -> None:
+    require_browser()
+    if not (CONSOLE_DIR / "index.html").is_file():
+        pytest.skip(f"the web console is not built in {CONSOLE_DIR}: run `make console`")
+    server = sightline_server(env=ENV)
+    start_simulator(server, "--devices", "1", "--codec", "h265")
+    with ApiClient(server.http_url) as api:
+        channel = _channel(api)
+    console = ConsoleLog()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+        console.watch(page)
+        page.goto(f"{server.http_url}/wall")
+        page.wait_for_selector("[data-testid=login-form]", timeout=10_000)
+        page.fill("[data-testid=login-username]", "admin")
+        page.fill("[data-testid=login-password]", ADMIN_PASSWORD)
+        page.click("[data-testid=login-submit]")
+        page.wait_for_selector("[data-testid=wall][data-loaded=true]", timeout=10_000)
+        page.fill("[data-testid=tree-search]", channel)
+        page.click("[data-testid=tile-0]")
+        page.locator(f"[data-testid=tree-channel-{channel}]").dblclick()
+        page.wait_for_function(TILE_PLAYING_JS, arg=0, timeout=20_000)
+        stats = page.locator("[data-testid=tile-0] video").evaluate(TILE_FRAME_STATS_JS)
+        page.close()
     assert (stats["width"], stats["height"]) == (640, 360), stats
     assert stats["lit"] > 0.05 and stats["mean"] > 8, f"frame is black: {stats}"
     assert console.errors == [], console.lines
