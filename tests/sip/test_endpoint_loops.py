@@ -107,7 +107,9 @@ async def _exchange() -> None:
             with pytest.raises(SipTimeoutError):
                 await client.request(options_request(), nobody)
         assert client.stats.retransmissions >= 5  # Timer E fired on this loop's timers
-        assert stats.requests_by_method["REGISTER"] == 7
+        # 7 sent; on a loaded machine the client's Timer E may also have re-sent a REGISTER
+        registers = stats.requests_by_method["REGISTER"]
+        assert 7 <= registers <= 7 + client.stats.retransmissions
         assert stats.auth_successes == 2
     finally:
         await client.close()
