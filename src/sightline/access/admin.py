@@ -15,8 +15,14 @@ from collections.abc import Iterable
 
 from sightline.access.actions import Forbidden, InvalidAccessChange, Principal
 from sightline.access.model import AccessModel
-from sightline.access.policy import administered, is_system_admin, region_prefix_of
+from sightline.access.policy import (
+    administered,
+    is_system_admin,
+    manages_user,
+    region_prefix_of,
+)
 from sightline.access.service import AuthService
+from sightline.access.snapshot import AccessSnapshot
 from sightline.store import Database, NotFoundError, User
 from sightline.store.models.access import ROOT_DEPARTMENT_ID, Classification, Role, Sharing
 from sightline.store.repositories.access import (
@@ -204,6 +210,7 @@ class AccessAdmin:
         target = department_id if department_id is not None else member.department_id
         if target is None:
             raise InvalidAccessChange("give the user a department")
+        self._require_manager_of(snap, principal, member)
         await self._require_admin_of(principal, target)
         if department_id is not None or roles is not None:
             wanted = await self._check_roles(
@@ -218,9 +225,23 @@ class AccessAdmin:
 
     async def reset_password(self, principal: Principal, user_id: int, password: str) -> None:
         """Set a new password; the user's sessions and streams end."""
-        if (await self.model.current()).members.get(user_id) is None:
+        snap = await self.model.current()
+        member = snap.members.get(user_id)
+        if member is None:
             raise NotFoundError("user", user_id)
+        self._require_manager_of(snap, principal, member)
         await self._auth.set_password(user_id, password)
+
+    @staticmethod
+    def _require_manager_of(snap: AccessSnapshot, principal: Principal, member: Member) -> None:
+        """Raise unless the principal may change ``member`` (see ``policy.manages_user``)."""
+        if member.user_id == principal.user_id:
+            return  # their own password or department move; roles and disabling are refused
+        if not manages_user(snap, snap.members.get(principal.user_id), member):
+            raise Forbidden(
+                f"user {member.username!r} is managed by a system admin "
+                "or an admin of a department above theirs"
+            )
 
     # -- channel ownership -----------------------------------------------------------------
 

@@ -225,7 +225,19 @@ class RequestService:
                 request_id, state, now, comment
             ):
                 raise AccessConflict("the request was decided meanwhile")
-        self._record(AuditAction.ACCESS_DECISION, principal, request, approve=approve)
+        self._record(
+            AuditAction.ACCESS_DECISION,
+            principal,
+            request,
+            decision={
+                "decision": "approve" if approve else "reject",
+                "approve": approve,
+                "comment": comment,
+                "approvals": sum(d.approve for d in decisions),
+                "approvals_needed": request.approvals_needed,
+                "state": (state or RequestState.PENDING).value,
+            },
+        )
         if state is RequestState.APPROVED:
             await self._grant(request)
         if state is not None:
@@ -301,6 +313,7 @@ class RequestService:
                 if await repo.set_request_state(r.id, RequestState.EXPIRED, now, "not decided")
             ]
         for request in overdue:
+            self._record_expiry(request)
             await self._tell_requester(request, RequestState.EXPIRED, "not decided in time")
         return len(overdue)
 
@@ -322,7 +335,7 @@ class RequestService:
         principal: Principal,
         request: AccessRequest,
         *,
-        approve: bool | None = None,
+        decision: dict[str, str | int | bool | None] | None = None,
     ) -> None:
         if self._audit is None:
             return
@@ -339,7 +352,32 @@ class RequestService:
                 detail={
                     "request": request.id,
                     "actions": ",".join(request.actions),
-                    "approve": approve,
+                    "scopes": ",".join(f"{s['kind']}:{s['id']}" for s in request.scopes),
+                    **(decision or {}),
+                },
+            )
+        )
+
+    def _record_expiry(self, request: AccessRequest) -> None:
+        """Audit a pending request that expired undecided (no acting user: the asked dept)."""
+        if self._audit is None:
+            return
+        first = request.scopes[0] if request.scopes else {}
+        asked = self.model.snapshot.departments.get(request.department_id)
+        self._audit.record(
+            AuditEvent(
+                AuditAction.REQUEST_EXPIRE,
+                AuditOutcome.OK,
+                department=asked.name if asked is not None else None,
+                channel_id=str(first.get("id")) if first.get("kind") == "channel" else None,
+                purpose=request.purpose,
+                detail={
+                    "request": request.id,
+                    "requester": request.requester_id,
+                    "department": request.department_id,
+                    "actions": ",".join(request.actions),
+                    "scopes": ",".join(f"{s['kind']}:{s['id']}" for s in request.scopes),
+                    "expires_at": request.expires_at.isoformat(),
                 },
             )
         )

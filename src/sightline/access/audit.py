@@ -17,6 +17,10 @@ and reads the chain head inside the transaction, so writers of different nodes i
 batches and the chain stays one line (``AuditRepository.lock_chain``).
 
 Call ``record`` from the event loop's thread (every producer in a node is).
+
+A record naming a user but no department gets the user's department filled in by
+``departments`` (the node sets it to :meth:`AccessModel.department_name`), so the
+per-department audit views see every action of a department's users.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,6 +100,8 @@ class AuditLog:
         self._anchor_due = 0.0
         self._accepted = self._written = self._spilled = self._lost = 0
         self._failed_batches = self._anchors = 0
+        # user ID -> department name, filling records that name a user but no department
+        self.departments: Callable[[int], str | None] | None = None
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -105,6 +111,10 @@ class AuditLog:
             if not isinstance(event, AuditEvent):
                 raise TypeError(f"not an AuditEvent: {type(event).__name__}")
             self._accepted += 1
+            if event.department is None and event.user_id is not None and self.departments:
+                department = self.departments(event.user_id)
+                if department is not None:
+                    event = replace(event, department=department)
             queue = self._queue
             if self._spilling or len(queue) >= self.settings.queue_max:
                 self._overflow(event)

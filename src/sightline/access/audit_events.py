@@ -36,10 +36,13 @@ class AuditAction(StrEnum):
     GRANT_EXPIRE = "grant.expire"
     ACCESS_REQUEST = "request.create"
     ACCESS_DECISION = "request.decide"
+    REQUEST_EXPIRE = "request.expire"
     USER_CHANGE = "user.change"
     DEPARTMENT_CHANGE = "department.change"
     MASK_CHANGE = "mask.change"
     CONFIG_CHANGE = "config.change"
+    CATALOG_REFRESH = "catalog.refresh"
+    AUDIT_EXPORT = "audit.export"
     PERMISSION_DENIED = "denied"
 
 

@@ -3,7 +3,8 @@
 A grant's grantor department is the one giving access: it only ever covers channels that
 department (or one below it) owns, whatever its scope says. Revoking a grant reloads the
 access snapshot and revokes every stream token issued under it, so running views stop at
-their next re-check (``sightline.api.routers.media``, every two seconds).
+their next re-check (``sightline.api.routers.media``, every two seconds). A grant that ran
+out leaves one ``grant.expire`` audit record (``record_expired``, from node housekeeping).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from sightline.access.admin import check_region_prefix
 from sightline.access.audit_events import AuditAction, AuditEvent, AuditSink
 from sightline.access.model import AccessModel
 from sightline.access.notify import Notifier
-from sightline.access.policy import administered, decide, is_system_admin, region_prefix_of
+from sightline.access.policy import (
+    administered,
+    decide,
+    grant_scope_problem,
+    is_system_admin,
+    region_prefix_of,
+)
 from sightline.access.stream_tokens import StreamTokens
 from sightline.store import Database, NotFoundError
 from sightline.store.models.access import ROOT_DEPARTMENT_ID, GrantAction, ScopeKind
@@ -100,6 +107,9 @@ class GrantService:
                 now = self.model.now()
                 if not decide(snap, principal.user_id, Action.MANAGE, target, now).allowed:
                     raise Forbidden(f"channel {spec.scope_id} is not one you administer")
+            problem = grant_scope_problem(snap, member, grantor, spec.scope_kind, spec.scope_id)
+            if problem is not None:
+                raise Forbidden(problem)
         if spec.scope_kind is ScopeKind.REGION:
             check_region_prefix(spec.scope_id, region_prefix_of(snap, grantor))
         return grantor
@@ -168,11 +178,14 @@ class GrantService:
     def _record(self, action: AuditAction, principal: Principal | None, grant: Grant) -> None:
         if self._audit is None:
             return
+        grantor = self.model.snapshot.departments.get(grant.grantor_department_id)
         self._audit.record(
             AuditEvent(
                 action,
                 username=principal.username if principal is not None else None,
                 user_id=principal.user_id if principal is not None else None,
+                # no acting user (an expiry, an approved request): the giving department
+                department=grantor.name if principal is None and grantor is not None else None,
                 channel_id=grant.scope_id if grant.scope_kind is ScopeKind.CHANNEL else None,
                 address=principal.address if principal is not None else None,
                 detail={
@@ -182,6 +195,8 @@ class GrantService:
                     "grantee_user": grant.grantee_user_id,
                     "grantee_department": grant.grantee_department_id,
                     "masked_only": grant.masked_only,
+                    "grantor_department": grant.grantor_department_id,
+                    "not_after": grant.not_after.isoformat(),
                 },
             )
         )
@@ -252,3 +267,23 @@ class GrantService:
                 grant_id=grant.id,
             )
         return len(expiring)
+
+    async def record_expired(self) -> int:
+        """Audit (once) every grant whose ``not_after`` has passed; how many were recorded.
+
+        The ``expiry_recorded`` flag is claimed in the database before the record is queued,
+        so a restarted node, or a second node on the same database, never records one twice.
+        """
+        now = self.model.now()
+        claimed: list[Grant] = []
+        async with self._db.session() as session:
+            repo = AccessRepository(session)
+            for grant in await repo.grants_expired_unrecorded(now):
+                if await repo.mark_expiry_recorded(grant.id):
+                    claimed.append(grant)
+        if claimed:
+            await self.model.current()
+        for grant in claimed:
+            self._record(AuditAction.GRANT_EXPIRE, None, grant)
+            log.info("grant %s on %s %s expired", grant.id, grant.scope_kind, grant.scope_id)
+        return len(claimed)

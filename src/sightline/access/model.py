@@ -49,6 +49,15 @@ class AccessModel:
         """The snapshot as last loaded (empty before the first load)."""
         return self._snapshot
 
+    def department_name(self, user_id: int) -> str | None:
+        """The name of the user's department in the loaded snapshot (None when unknown)."""
+        snap = self._snapshot
+        member = snap.members.get(user_id)
+        if member is None or member.department_id is None:
+            return None
+        department = snap.departments.get(member.department_id)
+        return department.name if department is not None else None
+
     def now(self) -> datetime:
         """The model's clock as an aware datetime."""
         return datetime.fromtimestamp(self._clock(), UTC)

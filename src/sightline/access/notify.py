@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import httpx
 
 from sightline.store import Database
-from sightline.store.repositories.access import AccessRepository
+from sightline.store.repositories.access import AccessRepository, Notification
 
 __all__ = ["Notifier", "WebhookSettings", "sign_body"]
 
@@ -97,6 +97,20 @@ class Notifier:
                 grant_id=grant_id,
             )
         self.publish(event, {**data, "text": text, "users": users})
+
+    async def inbox(
+        self, user_id: int, *, unread_only: bool = False, limit: int = 100
+    ) -> list[Notification]:
+        """A user's in-app notifications, newest first."""
+        async with self.database.session() as session:
+            return await AccessRepository(session).notifications(
+                user_id, unread_only=unread_only, limit=limit
+            )
+
+    async def mark_read(self, user_id: int, notification_ids: Iterable[int], now: datetime) -> int:
+        """Mark some of the user's notifications read; how many changed."""
+        async with self.database.session() as session:
+            return await AccessRepository(session).mark_read(user_id, notification_ids, now)
 
     def publish(self, event: str, data: Mapping[str, JsonValue]) -> None:
         """Queue ``event`` for the webhooks; never blocks (a full queue drops the event)."""

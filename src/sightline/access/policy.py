@@ -43,7 +43,9 @@ __all__ = [
     "administered",
     "approvers",
     "decide",
+    "grant_scope_problem",
     "is_system_admin",
+    "manages_user",
     "region_prefix_of",
     "role_actions",
     "visible_channels",
@@ -218,9 +220,46 @@ def _covers(snap: AccessSnapshot, grant: Grant, channel_id: str, owner: ChannelO
     if grant.scope_kind is ScopeKind.CHANNEL:
         return grant.scope_id == channel_id
     if grant.scope_kind is ScopeKind.GROUP:
-        return grant.scope_id in snap.channel_groups.get(channel_id, ())
+        if grant.scope_id not in snap.channel_groups.get(channel_id, ()):
+            return False
+        prefix = region_prefix_of(snap, grant.grantor_department_id)
+        if prefix is None:
+            return True
+        place = snap.places.get(channel_id)  # a group grows: never past the grantor's region
+        return bool(place and place.civil_code and place.civil_code.startswith(prefix))
     place = snap.places.get(channel_id)
     return bool(place and place.civil_code and place.civil_code.startswith(grant.scope_id))
+
+
+def grant_scope_problem(
+    snap: AccessSnapshot, admin: Member | None, grantor: int, scope_kind: ScopeKind, scope_id: str
+) -> str | None:
+    """Why ``admin`` may not give a grant on this scope from ``grantor`` (None: they may).
+
+    Region-scoped administration: a department admin only gives away channels they manage,
+    so a business group (or virtual organisation) must lie wholly within the region of the
+    admin's department and of the grantor, and every channel of it the grantor owns must be
+    one the admin manages. System admins are not limited; channel and region scopes are
+    checked where they are created (``MANAGE`` on the channel, the grantor's region prefix).
+    """
+    if scope_kind is not ScopeKind.GROUP or is_system_admin(admin) or admin is None:
+        return None
+    prefixes = {
+        p
+        for p in (region_prefix_of(snap, admin.department_id), region_prefix_of(snap, grantor))
+        if p is not None
+    }
+    given = snap.ancestors
+    for channel_id in snap.group_channels.get(scope_id, ()):
+        place = snap.places.get(channel_id)
+        civil = (place.civil_code if place is not None else None) or ""
+        outside = [p for p in prefixes if not civil.startswith(p)]
+        if outside:
+            return f"group {scope_id} covers channel {channel_id} outside region {outside[0]}"
+        owner = snap.owner_of(channel_id).department_id
+        if grantor in given.get(owner, ()) and not _manages_channel(snap, admin, channel_id):
+            return f"group {scope_id} covers channel {channel_id}, which you do not administer"
+    return None
 
 
 def _grant_allows(grant: Grant, action: Action) -> bool:
@@ -334,16 +373,36 @@ def _user(snap: AccessSnapshot, member: Member, action: Action, target: str | No
     if action is Action.READ and target == str(member.user_id):
         return _ALLOW
     other = snap.members.get(int(target)) if target.isdigit() else None
-    mine = administered(snap, member)
-    managed = other is not None and mine is not None and other.department_id in mine
-    # Never a system admin; and only a system admin changes an auditor (only they may give
-    # the role): a department admin resetting an auditor's password would read the audit log.
-    privileged = other is not None and (
-        is_system_admin(other) or (action is not Action.READ and Role.AUDITOR in other.roles)
-    )
-    if managed and not privileged:
+    if other is None:
+        return Decision(False, f"{action} on user {target} needs an admin of their department")
+    if action is Action.READ:
+        mine = administered(snap, member)
+        if mine is not None and other.department_id in mine and not is_system_admin(other):
+            return _ALLOW
+        return Decision(False, f"{action} on user {target} needs an admin of their department")
+    if manages_user(snap, member, other):
         return _ALLOW
-    return Decision(False, f"{action} on user {target} needs an admin of their department")
+    return Decision(False, f"{action} on user {target} needs an admin of a department above theirs")
+
+
+def manages_user(snap: AccessSnapshot, admin: Member | None, other: Member) -> bool:
+    """Whether ``admin`` may change ``other`` (roles, department, password, disabled).
+
+    A system admin changes anyone. A department admin changes the users of their subtree,
+    but never a system admin or an auditor (only a system admin gives those roles: resetting
+    an auditor's password would read the audit log), and another department admin only in a
+    department strictly below their own: peers (and admins above) cannot take each other over.
+    """
+    if is_system_admin(admin):
+        return True
+    mine = administered(snap, admin)
+    if admin is None or mine is None or other.department_id not in mine:
+        return False
+    if other.user_id == admin.user_id:
+        return True  # themselves: the service refuses own role changes and self-disabling
+    if is_system_admin(other) or Role.AUDITOR in other.roles:
+        return False
+    return Role.DEPARTMENT_ADMIN not in other.roles or other.department_id != admin.department_id
 
 
 def decide(

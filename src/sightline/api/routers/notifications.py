@@ -11,7 +11,6 @@ from sightline.access.service import Action, Resource
 from sightline.api.deps import CurrentUser, authorize, get_access, require_json
 from sightline.api.schemas.access import NotificationOut
 from sightline.api.schemas.common import ErrorOut
-from sightline.store.repositories.access import AccessRepository
 
 __all__ = ["router"]
 
@@ -44,11 +43,9 @@ async def list_notifications(
 ) -> list[NotificationOut]:
     """My notifications, newest first."""
     await authorize(request, principal, Action.READ, Resource.user(principal.user_id))
-    database = get_access(request).notifier.database
-    async with database.session() as session:
-        found = await AccessRepository(session).notifications(
-            principal.user_id, unread_only=unread, limit=limit
-        )
+    found = await get_access(request).notifier.inbox(
+        principal.user_id, unread_only=unread, limit=limit
+    )
     return [NotificationOut.of(n) for n in found]
 
 
@@ -57,8 +54,5 @@ async def mark_read(body: ReadIn, principal: CurrentUser, request: Request) -> R
     """Mark some of my notifications read."""
     await authorize(request, principal, Action.READ, Resource.user(principal.user_id))
     access = get_access(request)
-    async with access.notifier.database.session() as session:
-        marked = await AccessRepository(session).mark_read(
-            principal.user_id, body.ids, access.admin.model.now()
-        )
+    marked = await access.notifier.mark_read(principal.user_id, body.ids, access.admin.model.now())
     return ReadOut(marked=marked)

@@ -174,6 +174,7 @@ class GrantRow(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     expiry_notified: Mapped[bool]
+    expiry_recorded: Mapped[bool]
 
 
 class AccessRequestRow(Base):

@@ -121,6 +121,7 @@ class Grant:
     revoked_at: datetime | None = None
     revoked_by: int | None = None
     expiry_notified: bool = False
+    expiry_recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -368,6 +369,29 @@ class AccessRepository:
         """Remember that the expiry warning went out."""
         stmt = update(GRANTS).where(GRANTS.c.id == grant_id).values(expiry_notified=True)
         await self._session.execute(stmt)
+
+    async def grants_expired_unrecorded(self, now: datetime, limit: int = 1000) -> list[Grant]:
+        """Unrevoked grants past ``not_after`` whose expiry is not in the audit trail yet."""
+        stmt = (
+            select(GRANTS)
+            .where(
+                GRANTS.c.revoked_at.is_(None),
+                GRANTS.c.expiry_recorded.is_(False),
+                GRANTS.c.not_after <= now,
+            )
+            .order_by(GRANTS.c.not_after, GRANTS.c.id)
+            .limit(limit)
+        )
+        return await fetch_all(self._session, stmt, Grant)
+
+    async def mark_expiry_recorded(self, grant_id: str) -> bool:
+        """Claim a grant's expiry record; False when another writer claimed it first."""
+        stmt = (
+            update(GRANTS)
+            .where(GRANTS.c.id == grant_id, GRANTS.c.expiry_recorded.is_(False))
+            .values(expiry_recorded=True)
+        )
+        return await affected(self._session, stmt) > 0
 
     # -- requests ------------------------------------------------------------------------
 
