@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -507,7 +507,7 @@ async def test_stop_flushes_queued_state(tmp_path: Path) -> None:
 
 
 async def test_onboarding_is_retried_when_the_device_did_not_answer(platform: Platform) -> None:
-    platform.manager.onboard_retry_s = 0.1
+    platform.manager.onboarding.retry_s = 0.1
     normal = nvr_answers()
     ignored: list[int] = []
 
@@ -527,3 +527,42 @@ async def test_onboarding_is_retried_when_the_device_did_not_answer(platform: Pl
         assert len(infos) == 2 and infos[0].message.sn == ignored[0]
     finally:
         await device.close()
+
+
+async def test_a_device_back_soon_is_only_subscribed_again(tmp_path: Path) -> None:
+    platform = await start_platform(
+        tmp_path,
+        settings(
+            keepalive_interval_s=0.2, keepalive_timeout_count=2, catalog_subscribe_expires_s=3600
+        ),
+    )
+    device = await online_nvr(platform)
+
+    def asked() -> list[str]:
+        kinds = (DeviceInfoQuery, CatalogQuery)
+        return [
+            r.request.method if r.request.method == "SUBSCRIBE" else type(r.message).__name__
+            for r in device.received
+            if isinstance(r.message, kinds)
+        ]
+
+    def subscribed(times: int) -> Callable[[], bool]:
+        return lambda: asked().count("SUBSCRIBE") == times
+
+    try:
+        await until(subscribed(1))
+        assert asked() == ["DeviceInfoQuery", "CatalogQuery", "SUBSCRIBE"]
+        await until(lambda: not platform.manager.is_online(NVR), 3.0)  # missed keepalives
+        assert (await device.register()).status == 200  # back within onboarding.fresh_s
+        await until(subscribed(2))
+        assert asked()[3:] == ["SUBSCRIBE"]  # DeviceInfo and Catalog not asked again
+        assert len(platform.sink.imports) == 1
+        platform.manager.onboarding.fresh_s = 0.0  # a stale onboarding is done in full
+        await until(lambda: not platform.manager.is_online(NVR), 3.0)
+        assert (await device.register()).status == 200
+        await until(subscribed(3))
+        assert asked()[4:] == ["DeviceInfoQuery", "CatalogQuery", "SUBSCRIBE"]
+        assert len(platform.sink.imports) == 2
+    finally:
+        await device.close()
+        await platform.close()

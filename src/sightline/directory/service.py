@@ -18,9 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from sightline.directory.catalog import EventPlan, plan_events, split_catalog
+from sightline.directory.catalog_writer import CatalogWriter, JobKind
 from sightline.directory.trees import (
     ChannelPlacement,
     GroupView,
@@ -29,7 +27,6 @@ from sightline.directory.trees import (
     build_region_views,
 )
 from sightline.gb28181 import civil
-from sightline.gb28181.errors import UnknownDeviceError
 from sightline.gb28181.manscdp import CatalogItem
 from sightline.store import (
     Channel,
@@ -78,6 +75,7 @@ class DirectoryService:
         self._clock = clock
         self._tree_cache_s = tree_cache_s
         self._trees: tuple[float, RegionForest, tuple[GroupView, ...]] | None = None
+        self._writer = CatalogWriter(database, wall_clock)
 
     # -- CatalogSink ------------------------------------------------------------------------
 
@@ -87,28 +85,13 @@ class DirectoryService:
         """Store a device's catalog; the device's channel count afterwards.
 
         ``complete`` (every message of the answer arrived) makes the listed channels the device's
-        whole channel set; a partial answer (timeout) only adds and updates.
+        whole channel set; a partial answer (timeout) only adds and updates. Imports of many
+        devices are written together (:mod:`.catalog_writer`).
         """
-        batch = split_catalog(device_id, items, self._wall_clock())
-        if batch.ignored:
-            log.info(
-                "catalog of %s: ignored %d items: %s",
-                device_id,
-                len(batch.ignored),
-                ", ".join(repr(item_id) for item_id in batch.ignored[:5]),
-            )
-        async with self._db.session() as session:
-            await self._require_device(session, device_id)
-            await _save_regions(session, batch.regions)
-            await _save_groups(session, batch.groups)
-            channels = ChannelRepository(session)
-            if complete:
-                await channels.replace_for_device(device_id, batch.channels)
-            else:
-                await channels.upsert_many(batch.channels)
-            count = await self._update_count(session, device_id)
+        kind = JobKind.COMPLETE if complete else JobKind.PARTIAL
+        count = await self._writer.submit(device_id, kind, items)
         self._trees = None
-        log.info(
+        log.debug(
             "catalog of %s imported: %d channels (%s)",
             device_id,
             count,
@@ -118,32 +101,8 @@ class DirectoryService:
 
     async def apply_catalog_events(self, device_id: str, items: Sequence[CatalogItem]) -> None:
         """Apply a catalog NOTIFY (ADD/UPDATE/DEL/ON/OFF/VLOST/DEFECT items) in order."""
-        async with self._db.session() as session:
-            await self._require_device(session, device_id)
-            repo = ChannelRepository(session)
-            current: dict[str, Channel] = {}
-            for item_id in {item.device_id.strip() for item in items}:
-                channel = await repo.get(item_id)
-                if channel is not None and channel.device_id == device_id:
-                    current[item_id] = channel
-            plan = plan_events(device_id, items, current, self._wall_clock())
-            await _apply(session, plan)
-            await self._update_count(session, device_id)
+        await self._writer.submit(device_id, JobKind.EVENTS, items)
         self._trees = None
-
-    async def _require_device(self, session: AsyncSession, device_id: str) -> Device:
-        device = await DeviceRepository(session).get(device_id)
-        if device is None:
-            raise UnknownDeviceError(f"device {device_id} is not in the directory")
-        return device
-
-    async def _update_count(self, session: AsyncSession, device_id: str) -> int:
-        count = await ChannelRepository(session).count_for_device(device_id)
-        devices = DeviceRepository(session)
-        device = await devices.get(device_id)
-        if device is not None and device.channel_count != count:
-            await devices.save(replace(device, channel_count=count, updated_at=self._wall_clock()))
-        return count
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -233,40 +192,6 @@ class DirectoryService:
         )
         self._trees = trees
         return trees
-
-
-async def _save_regions(session: AsyncSession, regions: Sequence[Region]) -> None:
-    """Save regions; an unnamed one (an implied ancestor) never overwrites a stored name."""
-    repo = DirectoryRepository(session)
-    keep = [r for r in regions if r.name or await repo.get_region(r.code) is None]
-    await repo.save_regions(keep)
-
-
-async def _save_groups(session: AsyncSession, groups: Sequence[Group]) -> None:
-    """Save groups; a parent that is neither in ``groups`` nor stored is dropped (a root)."""
-    repo = DirectoryRepository(session)
-    ids = {g.id for g in groups}
-    fixed = []
-    for group in groups:
-        parent = group.parent_id
-        known = parent is None or parent in ids or await repo.get_group(parent) is not None
-        fixed.append(group if known else replace(group, parent_id=None))
-    await repo.save_groups(fixed)
-
-
-async def _apply(session: AsyncSession, plan: EventPlan) -> None:
-    channels = ChannelRepository(session)
-    for channel_id in plan.deletes:
-        await channels.delete(channel_id)
-    await channels.upsert_many(plan.upserts)
-    await _save_regions(session, plan.regions)
-    await _save_groups(session, plan.groups)
-    directory = DirectoryRepository(session)
-    for group_id in plan.group_deletes:
-        # Children of a removed group move to the top rather than hang off a missing parent.
-        orphans = await directory.child_groups(group_id)
-        await directory.save_groups([replace(g, parent_id=None) for g in orphans])
-        await directory.delete_group(group_id)
 
 
 async def _all_regions(repo: DirectoryRepository) -> list[Region]:

@@ -5,6 +5,9 @@ an ordered list, keepalive times to a dict keyed by device (so a device that sen
 keepalives between two flushes costs one row write). One task calls :meth:`DeviceWriter.flush`
 every ``store_flush_interval_s``; each flush is one transaction, state changes first, in the
 order they happened, then ``last_seen`` for every device touched since the last flush.
+Consecutive changes of one kind (registrations, online/offline transitions, DeviceInfo fields)
+are merged into one batch written with the ``DeviceRepository`` bulk methods, a few executemany
+statements per 500 devices instead of several statements per device.
 
 Keepalive times are kept as monotonic seconds and turned into wall-clock times at flush, so
 a keepalive costs no ``datetime`` at all. A batch that fails (database down) is logged and
@@ -16,31 +19,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sightline.store import (
     Alarm,
     Database,
-    Device,
     DeviceRepository,
     EventRepository,
     GbVersion,
-    NotFoundError,
     StoreError,
     Transport,
 )
-from sightline.store.models import DeviceRow, DeviceStatusEventRow
+from sightline.store.repositories.devices import DeviceRegistration
 
 __all__ = ["DeviceInfoPatch", "DeviceWriter", "Registration"]
 
 log = logging.getLogger(__name__)
 
 Op = Callable[[AsyncSession], Awaitable[None]]
+FLUSH_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -119,15 +119,18 @@ class DeviceWriter:
         self._ops.append(batch)
 
     def online_state(self, device_id: str, online: bool, reason: str, at: datetime) -> None:
-        """Record an online/offline transition with its reason."""
+        """Record an online/offline transition with its reason.
 
-        async def op(session: AsyncSession) -> None:
-            try:
-                await DeviceRepository(session).set_online(device_id, online, reason, at)
-            except NotFoundError:
-                log.debug("device %s vanished before its %s event was stored", device_id, reason)
-
-        self._ops.append(op)
+        Consecutive transitions share one batch (a restart marks a whole fleet offline); a
+        device already in the open batch starts a new one, so its events keep their order.
+        """
+        last = self._ops[-1] if self._ops else None
+        if isinstance(last, _StateBatch) and device_id not in last.items:
+            last.items[device_id] = (device_id, online, reason, at)
+            return
+        batch = _StateBatch()
+        batch.items[device_id] = (device_id, online, reason, at)
+        self._ops.append(batch)
 
     def moved(self, device_id: str, host: str, port: int) -> None:
         """The device's address changed (NAT rebinding)."""
@@ -148,53 +151,70 @@ class DeviceWriter:
         self._ops.append(op)
 
     def _patch(self, device_id: str, values: dict[str, object]) -> None:
-        async def op(session: AsyncSession) -> None:
-            repo = DeviceRepository(session)
-            device = await repo.get(device_id)
-            if device is not None:
-                changed = replace(device, updated_at=self._wall_clock(), **values)  # type: ignore[arg-type]
-                await repo.save(changed)
-
-        self._ops.append(op)
+        # Consecutive patches share one batch (onboarding a fleet patches every device once);
+        # a later patch of the same device merges into the batch, later values winning.
+        last = self._ops[-1] if self._ops else None
+        batch = last if isinstance(last, _PatchBatch) else None
+        if batch is None:
+            batch = _PatchBatch(self._wall_clock)
+            self._ops.append(batch)
+        batch.changes.setdefault(device_id, {}).update(values)
 
     async def flush(self) -> None:
-        """Write everything queued in one transaction."""
+        """Write everything queued in one transaction (tried twice: SQLite's lock wait can time
+        out while another writer is busy)."""
         if not self._ops and not self._touched:
             return
         ops, self._ops = self._ops, []
         touched, self._touched = self._touched, {}
         wall, mono = self._wall_clock(), self._clock()
+        seen = {d: wall - timedelta(seconds=mono - at) for d, at in touched.items()}
         self._in_flight = ops
         try:
-            async with self._database.session() as session:
-                for op in ops:
-                    await op(session)
-                if touched:
-                    rows = [
-                        {"b_id": device_id, "b_seen": wall - timedelta(seconds=mono - at)}
-                        for device_id, at in touched.items()
-                    ]
-                    await session.execute(_TOUCH, rows)
-        except StoreError:
-            self.failed_batches += 1
-            log.exception("dropped %d device writes and %d keepalives", len(ops), len(touched))
-            return
+            for attempt in range(1, FLUSH_ATTEMPTS + 1):
+                try:
+                    await self._write(ops, seen)
+                except StoreError:
+                    if attempt < FLUSH_ATTEMPTS:
+                        log.warning("device writes failed; trying again", exc_info=True)
+                        continue
+                    self.failed_batches += 1
+                    log.exception("dropped %d device writes and %d keepalives", len(ops), len(seen))
+                    return
+                break
         finally:
             self._in_flight = []
         self.flushed_batches += 1
 
-
-# One executemany UPDATE for all keepalives of a flush: per-row repository calls cost ~0.7 ms
-# each on SQLite (a thread hop per statement), too much at 1,700 keepalives/s. Rows of devices
-# not stored (yet) simply match nothing. Candidate for a DeviceRepository.touch_many.
-_DEVICES = cast(Table, DeviceRow.__table__)
-_TOUCH = (
-    update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
-)
+    async def _write(self, ops: list[Op], seen: dict[str, datetime]) -> None:
+        async with self._database.session() as session:
+            for op in ops:
+                await op(session)
+            await DeviceRepository(session).touch_many(seen)
 
 
-_EVENTS = cast(Table, DeviceStatusEventRow.__table__)
-_REGISTRATION_CHUNK = 500
+class _StateBatch:
+    """Online/offline transitions of several devices, written with a few executemany."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[str, bool, str, datetime]] = {}
+
+    async def __call__(self, session: AsyncSession) -> None:
+        changes = list(self.items.values())
+        stored = await DeviceRepository(session).set_online_many(changes)
+        if stored < len(changes):
+            log.debug("%d devices vanished before their events were stored", len(changes) - stored)
+
+
+class _PatchBatch:
+    """Column changes of several devices, written with a few executemany UPDATEs."""
+
+    def __init__(self, wall_clock: Callable[[], datetime]) -> None:
+        self.changes: dict[str, dict[str, object]] = {}
+        self._wall_clock = wall_clock
+
+    async def __call__(self, session: AsyncSession) -> None:
+        await DeviceRepository(session).update_many(self.changes, self._wall_clock())
 
 
 class _RegistrationBatch:
@@ -204,51 +224,18 @@ class _RegistrationBatch:
         self.items: dict[str, Registration] = {}
 
     async def __call__(self, session: AsyncSession) -> None:
-        regs = list(self.items.values())
-        for start in range(0, len(regs), _REGISTRATION_CHUNK):
-            await _write_registrations(session, regs[start : start + _REGISTRATION_CHUNK])
+        regs = [_stored(r) for r in self.items.values()]
+        await DeviceRepository(session).register_many(regs)
 
 
-async def _write_registrations(session: AsyncSession, regs: list[Registration]) -> None:
-    ids = [r.device_id for r in regs]
-    found = await session.execute(select(_DEVICES.c.id).where(_DEVICES.c.id.in_(ids)))
-    known = set(found.scalars())
-    new = [_new_device_row(r) for r in regs if r.device_id not in known]
-    if new:
-        await session.execute(insert(_DEVICES), new)
-    old = [_registration_values(r, key="b_id") for r in regs if r.device_id in known]
-    if old:
-        columns: dict[str, Any] = {name: bindparam(name) for name in old[0] if name != "b_id"}
-        stmt = update(_DEVICES).where(_DEVICES.c.id == bindparam("b_id")).values(columns)
-        await session.execute(stmt, old)
-    events = [
-        {"device_id": r.device_id, "online": True, "reason": "register", "at": r.at} for r in regs
-    ]
-    await session.execute(insert(_EVENTS), events)
-
-
-def _registration_values(reg: Registration, key: str = "id") -> dict[str, object]:
-    return {
-        key: reg.device_id,
-        "transport": _transport(reg.transport),
-        "gb_version": reg.gb_version,
-        "remote_host": reg.remote_host,
-        "remote_port": reg.remote_port,
-        "contact": reg.contact,
-        "expires_s": reg.expires_s,
-        "registered_at": reg.at,
-        "last_seen": reg.at,
-        "online": True,
-        "updated_at": reg.at,
-    }
-
-
-def _new_device_row(reg: Registration) -> dict[str, object]:
-    device = Device(id=reg.device_id, created_at=reg.at, updated_at=reg.at)
-    row: dict[str, object] = {f.name: getattr(device, f.name) for f in fields(device)}
-    row.update(_registration_values(reg))
-    return row
-
-
-def _transport(name: str) -> Transport:
-    return Transport.UDP if name.upper() == "UDP" else Transport.TCP
+def _stored(reg: Registration) -> DeviceRegistration:
+    return DeviceRegistration(
+        device_id=reg.device_id,
+        transport=Transport.UDP if reg.transport.upper() == "UDP" else Transport.TCP,
+        gb_version=reg.gb_version,
+        remote_host=reg.remote_host,
+        remote_port=reg.remote_port,
+        contact=reg.contact,
+        expires_s=reg.expires_s,
+        at=reg.at,
+    )

@@ -4,8 +4,8 @@
 
 * the registrar's ``on_change`` calls :meth:`DeviceManager.on_registration`; a new device gets
   a :class:`DeviceSession`, is stored (write-behind, :mod:`.device_writer`), announced with
-  ``DeviceOnline`` and queued for onboarding (DeviceInfo, Catalog, subscriptions) that a few
-  worker tasks run, so a registration storm creates no task per device;
+  ``DeviceOnline`` and queued for onboarding (DeviceInfo, Catalog, subscriptions), which a
+  fixed pool of workers runs, paced and retried (:mod:`.onboarding`);
 * ``MESSAGE`` and ``NOTIFY`` handlers answer synchronously (no task on the common path);
   keepalives cost a regex match and three dict stores (:mod:`.device_messages`);
 * queries send a MESSAGE and wait for the ``<Response>`` MESSAGEs, matched and reassembled by
@@ -74,6 +74,7 @@ from sightline.gb28181.manscdp import (
     UnknownMessage,
     decode,
 )
+from sightline.gb28181.onboarding import Onboarding
 from sightline.gb28181.ptz import PtzCommand
 from sightline.gb28181.registrar import Binding, Registrar
 from sightline.gb28181.subscriptions import Subscriber, SubscriptionKind
@@ -87,7 +88,6 @@ __all__ = ["CatalogSink", "DeviceManager", "DeviceSession", "MediaStatusHandler"
 log = logging.getLogger(__name__)
 
 DEFAULT_CHARSET = "GB2312"
-_ONBOARD_WORKERS = 16
 _LOAD_PAGE = 5000
 _M = TypeVar("_M", bound=Message)
 
@@ -105,11 +105,6 @@ class CatalogSink(Protocol):
 
 
 MediaStatusHandler = Callable[[str, MediaStatusNotify, IncomingRequest], None]
-
-
-# Onboarding (DeviceInfo, Catalog, subscriptions) is tried this many times, this far apart.
-ONBOARD_ATTEMPTS = 3
-ONBOARD_RETRY_S = 30.0
 
 
 class DeviceManager:
@@ -164,14 +159,14 @@ class DeviceManager:
             wake_for=self._wake_for,
         )
         self._registrar: Registrar | None = None
-        self._onboarding: asyncio.Queue[str] = asyncio.Queue()
-        self._onboard_attempts: dict[str, int] = {}
-        self.onboard_retry_s = ONBOARD_RETRY_S
+        self.onboarding = Onboarding(self._onboard, self.is_online, clock=clock)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._scheduled: float | None = None
         self.on_media_status: MediaStatusHandler | None = None
+        # told every per-device HA1 change (the REGISTER workers keep a copy)
+        self.on_ha1_change: Callable[[str, str | None], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -185,7 +180,7 @@ class DeviceManager:
         self._loops = [
             asyncio.ensure_future(self._timer_loop()),
             asyncio.ensure_future(self._flush_loop()),
-            *(asyncio.ensure_future(self._onboard_worker()) for _ in range(_ONBOARD_WORKERS)),
+            *self.onboarding.start(),
         ]
 
     async def stop(self) -> None:
@@ -233,12 +228,18 @@ class DeviceManager:
         """The device's own HA1 for this realm, if it has one (for ``Registrar(ha1_for=...)``)."""
         return self._ha1.get(device_id)
 
+    def ha1_snapshot(self) -> dict[str, str]:
+        """Every device's own HA1 for this realm (for REGISTER worker processes)."""
+        return dict(self._ha1)
+
     def set_device_password_ha1(self, device_id: str, ha1: str | None) -> None:
         """Update the in-memory HA1 cache after the store changed a device's password."""
         if ha1 is None:
             self._ha1.pop(device_id, None)
         else:
             self._ha1[device_id] = ha1
+        if self.on_ha1_change is not None:
+            self.on_ha1_change(device_id, ha1)
 
     # -- registration and liveness -------------------------------------------------------
 
@@ -269,7 +270,7 @@ class DeviceManager:
         )
         remote = f"{binding.peer.host}:{binding.peer.port}"
         self._bus.publish(DeviceOnline(binding.device_id, wall, binding.peer.transport, remote))
-        self._onboarding.put_nowait(binding.device_id)
+        self.onboarding.put(binding.device_id)
 
     def _touch(self, session: DeviceSession, now: float) -> None:
         session.last_seen = now
@@ -477,44 +478,13 @@ class DeviceManager:
             else:
                 log.error("device task failed", exc_info=exc)
 
-    async def _onboard_worker(self) -> None:
-        while True:
-            device_id = await self._onboarding.get()
-            if device_id not in self._sessions:
-                continue
-            try:
-                await self._onboard(device_id)
-            except Gb28181Error as exc:
-                self._retry_onboarding(device_id, exc)
-            except Exception:
-                log.exception("device %s: onboarding failed", device_id)
-            else:
-                self._onboard_attempts.pop(device_id, None)
-
-    def _retry_onboarding(self, device_id: str, exc: Gb28181Error) -> None:
-        # A busy device or a lost datagram must not leave it without channels until it
-        # happens to register again: try again a few times while it stays online.
-        attempts = self._onboard_attempts.get(device_id, 0) + 1
-        if attempts >= ONBOARD_ATTEMPTS or device_id not in self._sessions:
-            self._onboard_attempts.pop(device_id, None)
-            log.info("device %s: onboarding stopped: %s", device_id, exc)
-            return
-        self._onboard_attempts[device_id] = attempts
-        log.info(
-            "device %s: onboarding failed (%s); retry %d in %.0fs",
-            device_id,
-            exc,
-            attempts,
-            self.onboard_retry_s,
-        )
-        asyncio.get_running_loop().call_later(
-            self.onboard_retry_s, self._onboarding.put_nowait, device_id
-        )
-
-    async def _onboard(self, device_id: str) -> None:
-        """After registration: DeviceInfo, Catalog, then the subscriptions."""
-        await self.query_device_info(device_id)
-        await self.refresh_catalog(device_id)
+    async def _onboard(self, device_id: str, full: bool) -> None:
+        """After registration: DeviceInfo and Catalog (if ``full``), then the subscriptions."""
+        if full:
+            await self.query_device_info(device_id)
+            await self.refresh_catalog(device_id)
+        else:
+            log.debug("device %s: onboarded recently, subscribing only", device_id)
         for kind, expires in (
             (SubscriptionKind.CATALOG, self._settings.catalog_subscribe_expires_s),
             (SubscriptionKind.ALARM, self._settings.alarm_subscribe_expires_s),

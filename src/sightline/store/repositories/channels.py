@@ -7,7 +7,7 @@ written with ``replace_for_device`` (the device's full list); catalog NOTIFY eve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,6 +32,12 @@ CHANNELS = table(ChannelRow)
 DELETE_CHUNK = 500
 
 S = TypeVar("S", bound=Select[Any])
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), DELETE_CHUNK):
+        yield unique[start : start + DELETE_CHUNK]
 
 
 def _escape_like(text: str) -> str:
@@ -103,6 +109,41 @@ class ChannelRepository:
             chunk = gone[start : start + DELETE_CHUNK]
             await self._session.execute(delete(CHANNELS).where(CHANNELS.c.id.in_(chunk)))
         await self.upsert_many(channels)
+
+    async def get_many(self, channel_ids: Iterable[str]) -> dict[str, Channel]:
+        """The stored channels among ``channel_ids``, by ID."""
+        found: dict[str, Channel] = {}
+        for chunk in _chunks(channel_ids):
+            stmt = select(CHANNELS).where(CHANNELS.c.id.in_(chunk))
+            found.update((c.id, c) for c in await fetch_all(self._session, stmt, Channel))
+        return found
+
+    async def for_devices(self, device_ids: Iterable[str]) -> dict[str, dict[str, Channel]]:
+        """Every channel of each of ``device_ids``: device ID → channel ID → channel."""
+        found: dict[str, dict[str, Channel]] = {}
+        for chunk in _chunks(device_ids):
+            stmt = select(CHANNELS).where(CHANNELS.c.device_id.in_(chunk))
+            for channel in await fetch_all(self._session, stmt, Channel):
+                found.setdefault(channel.device_id, {})[channel.id] = channel
+        return found
+
+    async def count_by_device(self, device_ids: Iterable[str]) -> dict[str, int]:
+        """How many channels each of ``device_ids`` has (devices without any are left out)."""
+        counts: dict[str, int] = {}
+        device = CHANNELS.c.device_id
+        for chunk in _chunks(device_ids):
+            stmt = select(device, func.count()).where(device.in_(chunk)).group_by(device)
+            counts.update((row[0], row[1]) for row in await self._session.execute(stmt))
+        return counts
+
+    async def delete_many(self, channel_ids: Iterable[str]) -> int:
+        """Remove channels by ID; how many existed."""
+        removed = 0
+        for chunk in _chunks(channel_ids):
+            removed += await affected(
+                self._session, delete(CHANNELS).where(CHANNELS.c.id.in_(chunk))
+            )
+        return removed
 
     async def list(
         self,

@@ -5,7 +5,7 @@ Records are ``Region`` and ``Group`` from ``sightline.store.records`` (frozen).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,13 @@ __all__ = ["DirectoryRepository"]
 
 REGIONS = table(RegionRow)
 GROUPS = table(GroupRow)
+_CHUNK = 500
+
+
+def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
 
 
 class DirectoryRepository:
@@ -42,6 +49,14 @@ class DirectoryRepository:
         """Insert or update regions by code."""
         await upsert(self._session, REGIONS, [record_values(r) for r in regions])
 
+    async def regions_by_code(self, codes: Iterable[str]) -> dict[str, Region]:
+        """The stored regions among ``codes``, by code."""
+        found: dict[str, Region] = {}
+        for chunk in _chunks(codes):
+            stmt = select(REGIONS).where(REGIONS.c.code.in_(chunk))
+            found.update((r.code, r) for r in await fetch_all(self._session, stmt, Region))
+        return found
+
     async def child_regions(self, parent_code: str | None) -> Sequence[Region]:
         """Direct children of ``parent_code`` (the top level for ``None``), ordered by code."""
         parent = REGIONS.c.parent_code
@@ -57,6 +72,14 @@ class DirectoryRepository:
     async def save_groups(self, groups: Sequence[Group]) -> None:
         """Insert or update groups by ID."""
         await upsert(self._session, GROUPS, [record_values(g) for g in groups])
+
+    async def groups_by_id(self, group_ids: Iterable[str]) -> dict[str, Group]:
+        """The stored groups among ``group_ids``, by ID."""
+        found: dict[str, Group] = {}
+        for chunk in _chunks(group_ids):
+            stmt = select(GROUPS).where(GROUPS.c.id.in_(chunk))
+            found.update((g.id, g) for g in await fetch_all(self._session, stmt, Group))
+        return found
 
     async def child_groups(
         self, parent_id: str | None, kind: GroupKind | None = None

@@ -1,0 +1,130 @@
+"""Onboarding of registered devices: a queue, a fixed pool of workers, retries and pacing.
+
+After a device registers, the platform asks DeviceInfo and Catalog and subscribes (the steps
+themselves are :meth:`sightline.gb28181.devices.DeviceManager` business). This module decides
+when and how often:
+
+* a queue and a fixed pool of worker tasks: a registration storm of 100,000 devices creates no
+  task per device and bounds the queries in flight; the pool is large because onboarding waits
+  on about six device round trips, not on CPU, and many imports in flight make the catalog
+  writes of many devices meet in one transaction;
+* pacing: while the event loop runs late (a REGISTER flood, or a host short of CPU), workers
+  hold back, so registrations and keepalives, which keep devices online, go first;
+* freshness: a device that registers again within ``fresh_s`` of a complete onboarding (it
+  rebooted or missed keepalives) is only subscribed again;
+* retries: a failed onboarding is tried again ``retry_s`` later, at most ``ATTEMPTS`` times in
+  all, while the device stays online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from sightline.gb28181.errors import Gb28181Error
+
+__all__ = ["ATTEMPTS", "FRESH_S", "MAX_LAG_S", "RETRY_S", "WORKERS", "Onboarding"]
+
+log = logging.getLogger(__name__)
+
+WORKERS = 256
+ATTEMPTS = 3
+RETRY_S = 30.0
+FRESH_S = 3600.0
+# A loop iteration longer than this means SIP traffic is waiting: onboarding pauses PAUSE_S.
+MAX_LAG_S = 0.25
+PAUSE_S = 0.5
+
+# onboard(device_id, full): full False means subscriptions only
+Step = Callable[[str, bool], Awaitable[None]]
+
+
+class Onboarding:
+    """Runs ``step`` for every queued device that is still online."""
+
+    def __init__(
+        self,
+        step: Step,
+        online: Callable[[str], bool],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        workers: int = WORKERS,
+    ) -> None:
+        self._step = step
+        self._online = online
+        self._clock = clock
+        self._workers = workers
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._attempts: dict[str, int] = {}
+        self._done_at: dict[str, float] = {}  # device → when its last full onboarding ended
+        self.retry_s = RETRY_S
+        self.fresh_s = FRESH_S
+        self.max_lag_s = MAX_LAG_S
+        self.paused = 0  # how many times a worker held back for a late loop
+
+    @property
+    def waiting(self) -> int:
+        """Devices queued and not picked up by a worker yet."""
+        return self._queue.qsize()
+
+    def start(self) -> list[asyncio.Task[None]]:
+        """Start the workers; the caller cancels the tasks to stop them."""
+        return [asyncio.ensure_future(self._worker()) for _ in range(self._workers)]
+
+    def put(self, device_id: str) -> None:
+        """Queue a device (it just registered)."""
+        self._queue.put_nowait(device_id)
+
+    def is_fresh(self, device_id: str) -> bool:
+        """True if the device's last full onboarding ended less than ``fresh_s`` ago."""
+        done = self._done_at.get(device_id)
+        return done is not None and self._clock() - done < self.fresh_s
+
+    async def _worker(self) -> None:
+        while True:
+            device_id = await self._queue.get()
+            if not self._online(device_id):
+                continue
+            await self._wait_for_quiet()
+            full = not self.is_fresh(device_id)
+            try:
+                await self._step(device_id, full)
+            except Gb28181Error as exc:
+                self._retry(device_id, exc)
+            except Exception:
+                log.exception("device %s: onboarding failed", device_id)
+            else:
+                self._attempts.pop(device_id, None)
+                if full:
+                    self._done_at[device_id] = self._clock()
+
+    async def _wait_for_quiet(self) -> None:
+        """Hold back while one loop iteration takes longer than ``max_lag_s``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0)
+            if loop.time() - start <= self.max_lag_s:
+                return
+            self.paused += 1
+            await asyncio.sleep(PAUSE_S)
+
+    def _retry(self, device_id: str, exc: Gb28181Error) -> None:
+        # A busy device or a lost datagram must not leave it without channels until it
+        # happens to register again: try again a few times while it stays online.
+        attempts = self._attempts.get(device_id, 0) + 1
+        if attempts >= ATTEMPTS or not self._online(device_id):
+            self._attempts.pop(device_id, None)
+            log.info("device %s: onboarding stopped: %s", device_id, exc)
+            return
+        self._attempts[device_id] = attempts
+        log.info(
+            "device %s: onboarding failed (%s); retry %d in %.0fs",
+            device_id,
+            exc,
+            attempts,
+            self.retry_s,
+        )
+        asyncio.get_running_loop().call_later(self.retry_s, self._queue.put_nowait, device_id)

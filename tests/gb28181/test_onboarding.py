@@ -1,0 +1,118 @@
+"""Onboarding queue: freshness, retries, offline devices skipped, pacing behind a late loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from sightline.gb28181.errors import DeviceTimeoutError
+from sightline.gb28181.onboarding import ATTEMPTS, Onboarding
+
+DEV, OTHER = "34020000001320000001", "34020000001320000002"
+
+
+class Steps:
+    """Records the onboarding steps run; fails the first ``fail`` of them."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.runs: list[tuple[str, bool]] = []
+        self.fail = fail
+        self.changed = asyncio.Event()
+
+    async def __call__(self, device_id: str, full: bool) -> None:
+        self.runs.append((device_id, full))
+        self.changed.set()
+        if self.fail:
+            self.fail -= 1
+            raise DeviceTimeoutError(f"{device_id} did not answer")
+
+    async def until(self, predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks: list[asyncio.Task[None]] = []
+    yield tasks
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_device_onboarded_recently_is_only_subscribed(
+    running: list[asyncio.Task[None]],
+) -> None:
+    steps, clock = Steps(), Clock()
+    onboarding = Onboarding(steps, lambda _d: True, clock=clock, workers=2)
+    running.extend(onboarding.start())
+    onboarding.put(DEV)
+    await steps.until(lambda: len(steps.runs) == 1)
+    await asyncio.sleep(0)  # the worker records the completion after the step returns
+    assert onboarding.is_fresh(DEV) and not onboarding.is_fresh(OTHER)
+    clock.now += onboarding.fresh_s - 1
+    onboarding.put(DEV)
+    await steps.until(lambda: len(steps.runs) == 2)
+    clock.now += 2  # the last full onboarding is now older than fresh_s
+    onboarding.put(DEV)
+    await steps.until(lambda: len(steps.runs) == 3)
+    assert steps.runs == [(DEV, True), (DEV, False), (DEV, True)]
+
+
+async def test_failures_are_retried_a_few_times_then_given_up(
+    running: list[asyncio.Task[None]],
+) -> None:
+    steps = Steps(fail=ATTEMPTS + 5)
+    onboarding = Onboarding(steps, lambda _d: True, workers=1)
+    onboarding.retry_s = 0.01
+    running.extend(onboarding.start())
+    onboarding.put(DEV)
+    await steps.until(lambda: len(steps.runs) == ATTEMPTS)
+    await asyncio.sleep(0.1)  # ten retry periods: no further attempt comes
+    assert steps.runs == [(DEV, True)] * ATTEMPTS
+    assert not onboarding.is_fresh(DEV)
+
+
+async def test_offline_devices_are_skipped(running: list[asyncio.Task[None]]) -> None:
+    steps = Steps()
+    onboarding = Onboarding(steps, lambda d: d == OTHER, workers=1)
+    running.extend(onboarding.start())
+    onboarding.put(DEV)
+    onboarding.put(OTHER)
+    await steps.until(lambda: len(steps.runs) == 1)
+    assert steps.runs == [(OTHER, True)]
+
+
+async def test_workers_hold_back_while_the_loop_runs_late(
+    running: list[asyncio.Task[None]],
+) -> None:
+    steps = Steps()
+    onboarding = Onboarding(steps, lambda _d: True, workers=1)
+    onboarding.max_lag_s = 0.05
+    loop = asyncio.get_running_loop()
+    busy_until = loop.time() + 0.6
+
+    def hog() -> None:  # a flood of datagrams: each iteration of the loop takes 0.1 s
+        time.sleep(0.1)
+        if loop.time() < busy_until:
+            loop.call_soon(hog)
+
+    loop.call_soon(hog)
+    running.extend(onboarding.start())
+    onboarding.put(DEV)
+    await steps.until(lambda: len(steps.runs) == 1)
+    assert onboarding.paused >= 1
+    assert loop.time() >= busy_until - 0.1  # not before the flood was over
