@@ -5,15 +5,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 # System packages the tests use: SIPp (outside SIP peer), PostgreSQL (second database backend),
-# Chromium (browser tests through Playwright, which drives this system browser).
-APT_TEST := sip-tester postgresql chromium
-# Benchmarks also run Kamailio as the reference SIP server.
-APT_BENCH := $(APT_TEST) kamailio
+# Chromium (browser tests through Playwright, which drives this system browser) and a CJK font
+# (the console's Chinese text in browser tests and screenshots).
+APT_TEST := sip-tester postgresql chromium fonts-wqy-microhei
+# Benchmarks also run Kamailio as the reference SIP server, and the ffmpeg command line as the
+# reference for masked re-encoding.
+APT_BENCH := $(APT_TEST) kamailio ffmpeg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint typecheck pytest install system-deps bench-deps clean
+.PHONY: demo test bench lint typecheck pytest install system-deps bench-deps clean console screenshots
 
-install: $(STAMPS)/venv
+install: $(STAMPS)/venv console
+
+# The web console (Vue + Vite in console/) built into src/sightline/web/console/; rebuilt only
+# when its sources, lock file or build settings change.
+CONSOLE_OUT := src/sightline/web/console/index.html
+CONSOLE_SRC := $(shell find console/src console/public -type f 2>/dev/null) \
+	console/index.html console/package.json console/package-lock.json console/tsconfig.json \
+	console/vite.config.ts
+
+console: $(CONSOLE_OUT)
+
+$(CONSOLE_OUT): $(CONSOLE_SRC)
+	@command -v npm >/dev/null || { echo "npm is missing (Debian/Ubuntu: apt-get install nodejs npm)"; exit 1; }
+	cd console && npm ci --no-audit --no-fund && npm run build
+	@touch $@
+
+# PNGs of the console's main pages for the README (starts sightline, a simulator and Chromium).
+screenshots: install system-deps
+	$(BIN)/python scripts/screenshots.py docs/screenshots
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -58,6 +78,11 @@ demo: install
 bench: install bench-deps
 	$(BIN)/python benchmarks/sip_register.py
 	$(BIN)/python benchmarks/devices_online.py --devices 10000
+	$(BIN)/python benchmarks/audit_rate.py
+	$(BIN)/python benchmarks/masking.py
+	$(BIN)/python benchmarks/recording.py --channels 200 --seconds 30
+	$(BIN)/python benchmarks/permission_check.py
+	$(BIN)/python benchmarks/media_streams.py --streams 100,250,400,500
 
 clean:
 	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -9,6 +9,7 @@ silently ignored.
 from __future__ import annotations
 
 import ipaddress
+import zoneinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,14 +24,19 @@ from pydantic_settings import (
 from sightline.errors import ConfigError
 
 __all__ = [
+    "AccessSettings",
     "AdminSettings",
+    "AuditSettings",
     "DatabaseSettings",
     "Gb28181Settings",
     "HttpSettings",
     "LogSettings",
     "MediaSettings",
+    "PlaybackSettings",
+    "RecordingSettings",
     "Settings",
     "SipSettings",
+    "WebSettings",
     "load_settings",
 ]
 
@@ -114,6 +120,13 @@ class SipSettings(_Section):
         default=600.0, gt=0, description="close TCP connections idle this long"
     )
     max_tcp_connections: int = Field(default=20_000, ge=1, description="TCP/TLS connection cap")
+    register_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="extra processes answering UDP REGISTER on the same port (SO_REUSEPORT); "
+        "0 = the main process answers everything",
+    )
 
     @field_validator("id")
     @classmethod
@@ -159,6 +172,10 @@ class HttpSettings(_Section):
     token_lifetime_s: int = Field(
         default=8 * 3600, ge=60, description="how long a login (bearer token) stays valid"
     )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate chain; with tls_key the server speaks HTTPS"
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key for HTTPS")
 
     @field_validator("host")
     @classmethod
@@ -240,6 +257,150 @@ class MediaSettings(_Section):
         return int(low), int(high)
 
 
+class PlaybackSettings(_Section):
+    """Device recordings: search, playback and download (issue 7)."""
+
+    device_time_zone: str = Field(
+        default="",
+        description="IANA zone of the local times devices write in RecordInfo (e.g. "
+        "Asia/Shanghai); empty means the platform's own local zone",
+    )
+    max_search_days: int = Field(
+        default=31, ge=1, le=366, description="longest range one search, play or download spans"
+    )
+    download_speed: int = Field(
+        default=4, ge=1, le=16, description="a=downloadspeed asked of devices (devices list 1/2/4)"
+    )
+    download_retention_s: float = Field(
+        default=86400.0, gt=0, description="a finished download's file is deleted after this long"
+    )
+    max_pause_s: float = Field(
+        default=600.0, gt=0, description="a paused playback session ends after this long"
+    )
+    max_downloads_per_user: int = Field(
+        default=2, ge=1, le=64, description="exports one user may have running at once (429 after)"
+    )
+    max_playback_sessions_per_user: int = Field(
+        default=8, ge=1, le=64, description="playback sessions one user may hold open (429 after)"
+    )
+
+    @field_validator("device_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        name = value.strip()
+        if name:
+            try:
+                zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"device_time_zone {value!r} is not a known zone") from None
+        return name
+
+
+class RecordingSettings(_Section):
+    """Platform recording: segment files in <data_dir>/recordings, plans set per channel."""
+
+    enabled: bool = Field(default=True, description="run platform recording (plans per channel)")
+    segment_s: float = Field(
+        default=60.0, ge=1, le=3600, description="segment length; cut at the next key frame"
+    )
+    fragment_s: float = Field(
+        default=1.0, gt=0, le=10, description="fMP4 fragment length, the most a crash loses"
+    )
+    retention_days: int = Field(
+        default=30, ge=1, description="days kept when neither the channel nor its group sets it"
+    )
+    disk_ceiling_bytes: int | None = Field(
+        default=None, ge=1, description="most bytes of recordings kept; the oldest go first"
+    )
+    disk_ceiling_percent: float | None = Field(
+        default=95.0,
+        gt=0,
+        le=100,
+        description="most the recordings' filesystem may be filled (percent); oldest go first",
+    )
+    check_interval_s: float = Field(
+        default=60.0, gt=0, description="how often retention runs (and a full disk is retried)"
+    )
+    time_zone: str = Field(
+        default="Asia/Shanghai", description="IANA zone in which weekly recording plans are read"
+    )
+    retry_s: float = Field(
+        default=5.0, gt=0, description="wait before re-joining a channel whose stream failed"
+    )
+    max_queue_mb: int = Field(
+        default=256, ge=1, description="writes queued for the disk beyond this are dropped"
+    )
+    fsync: bool = Field(default=True, description="fsync each segment before it is indexed")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_recording_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value.strip())
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"recording.time_zone {value!r} is not a known zone") from None
+        return value.strip()
+
+
+class AuditSettings(_Section):
+    """The hash-chained audit trail (who did what, when, from where)."""
+
+    queue_max: int = Field(
+        default=100_000,
+        ge=100,
+        description="records held in memory for the writer; beyond this they are spilled to "
+        "<data_dir>/audit-spill.jsonl and written later, never dropped",
+    )
+    batch_max: int = Field(
+        default=1000, ge=1, le=10_000, description="records written in one transaction"
+    )
+    flush_interval_s: float = Field(
+        default=0.2, gt=0, le=10, description="longest time a record waits before it is written"
+    )
+    anchor_every: int = Field(
+        default=1000, ge=1, description="sign an anchor after this many records"
+    )
+    anchor_interval_s: float = Field(
+        default=60.0, gt=0, description="sign an anchor at least this often while records arrive"
+    )
+    shutdown_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long a clean shutdown waits to write queued records"
+    )
+
+
+class AccessSettings(_Section):
+    """Departments, grants and the access-request workflow (issue 8)."""
+
+    snapshot_ttl_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="the in-memory access model is reloaded at least this often (other "
+        "nodes' changes, moved channels); this node's own changes apply at once",
+    )
+    sensitive_approvals: int = Field(
+        default=2, ge=1, le=5, description="approvals an export or unmasked-view request needs"
+    )
+    request_pending_ttl_s: float = Field(
+        default=3 * 86400.0, gt=0, description="a request not decided within this expires"
+    )
+    grant_expiry_warning_s: float = Field(
+        default=86400.0, ge=0, description="holders are notified this long before a grant ends"
+    )
+    webhook_urls: list[str] = Field(
+        default_factory=list,
+        description="URLs POSTed a signed JSON event on request created/decided, grant "
+        "created/revoked/expiring",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key for the X-Sightline-Signature header"
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="one delivery attempt")
+    webhook_retries: int = Field(
+        default=5, ge=0, le=20, description="retries (exponential back-off from 1 s) per URL"
+    )
+
+
 class AdminSettings(_Section):
     """The first administrator account."""
 
@@ -294,6 +455,30 @@ class LogSettings(_Section):
         return upper
 
 
+class WebSettings(_Section):
+    """The operators' web console served at ``/``."""
+
+    map_tile_url: str = Field(
+        default="",
+        description="map tile URL template with {z}/{x}/{y}, e.g. of an offline tile server; "
+        "empty shows channel positions on a plain grid",
+    )
+    map_attribution: str = Field(
+        default="", description="attribution text shown under the map tiles"
+    )
+    map_max_zoom: int = Field(default=18, ge=1, le=22, description="highest tile zoom level")
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        if value and not (
+            value.startswith(("http://", "https://", "/"))
+            and all(part in value for part in ("{z}", "{x}", "{y}"))
+        ):
+            raise ValueError("web.map_tile_url must be an http(s) or /path URL with {z}, {x}, {y}")
+        return value
+
+
 class Settings(BaseSettings):
     """The root of sightline's settings."""
 
@@ -311,8 +496,13 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     gb28181: Gb28181Settings = Field(default_factory=Gb28181Settings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    playback: PlaybackSettings = Field(default_factory=PlaybackSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,38 +15,63 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
+from sightline.access.approvals import ApprovalPolicy
+from sightline.access.audit import AuditLog
+from sightline.access.model import AccessModel
+from sightline.access.notify import WebhookSettings
 from sightline.access.service import AuthService
+from sightline.access.services import AccessServices, build_access_services
 from sightline.access.stream_tokens import StreamAction, StreamTokens
 from sightline.access.tokens import TokenError
+from sightline.analytics.masked_stream import MaskedStreams
+from sightline.analytics.masks import MaskService
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
+from sightline.api.routers.recording_plans import audit_deletions
 from sightline.config import Settings
 from sightline.directory import DirectoryService
-from sightline.events import EventBus
+from sightline.events import AlarmReceived, EventBus
 from sightline.gb28181.devices import DeviceManager
 from sightline.gb28181.errors import Gb28181Error
 from sightline.gb28181.live import LiveService, UnknownChannelError, advertised_media_host
 from sightline.gb28181.live_dialog import MediaCalls
+from sightline.gb28181.record_source import DeviceRecordSource
+from sightline.gb28181.records import device_zone
+from sightline.gb28181.register_channel import WorkerConfig
+from sightline.gb28181.register_workers import RegisterWorkers
 from sightline.gb28181.registrar import Registrar
 from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.keys import GeneratedSecrets, load_or_create_secrets
+from sightline.media.downloads import Downloads
 from sightline.media.hub import StreamError, StreamHub, StreamSnapshot, Viewer
+from sightline.media.playback import RecordSource, RecordSourceName
+from sightline.media.playback_sessions import PlaybackSessions
 from sightline.media.ports import RtpPortAllocator
+from sightline.media.recording import (
+    PlatformRecordSource,
+    RecordingCollector,
+    RecordingOptions,
+    RecordingService,
+)
 from sightline.media.rtsp_server import RtspServer
 from sightline.sip.digest import DigestServer, NonceManager
-from sightline.sip.endpoint import SipEndpoint
+from sightline.sip.endpoint import IncomingRequest, SipEndpoint
 from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
+from sightline.sip.message import Response
 from sightline.sip.parser import Limits
 from sightline.sip.stats import SipStats
 from sightline.sip.transport import make_server_ssl_context
 from sightline.store.db import Database, migrate
+from sightline.store.repositories.recording import RecordingStore
 
 __all__ = ["GC_THRESHOLDS", "Listening", "Node", "tune_gc_for_serving"]
 
 log = logging.getLogger(__name__)
 
 _MEDIA_SHUTDOWN_S = 2.0
+_RECORDING_SHUTDOWN_S = 5.0
 
 # Generation thresholds while serving, instead of CPython's (700, 10, 10). Measured at 2,000
 # registrations/s for 40 s (docs/benchmarks.md): (700, 10, 10) ran 13 full collections (1.3 s
@@ -76,13 +101,15 @@ class Listening:
 
     sip: dict[str, tuple[str, int]] = field(default_factory=dict)
     http: tuple[str, int] | None = None
+    https: bool = False
     rtsp: tuple[str, int] | None = None
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         out = [f"SIP {name:<3} {host}:{port}" for name, (host, port) in sorted(self.sip.items())]
         if self.http is not None:
-            out.append(f"HTTP     http://{self.http[0]}:{self.http[1]}/")
+            scheme = "https" if self.https else "http"
+            out.append(f"HTTP     {scheme}://{self.http[0]}:{self.http[1]}/")
         if self.rtsp is not None:
             out.append(f"RTSP     rtsp://{self.rtsp[0]}:{self.rtsp[1]}/live/<channel>")
         return out
@@ -105,15 +132,25 @@ class Node:
         self.stats = SipStats()
         self.endpoint: SipEndpoint | None = None
         self.registrar: Registrar | None = None
+        self.register_workers: RegisterWorkers | None = None
         self.database: Database | None = None
         self.bus = EventBus()
         self.auth: AuthService | None = None
+        self.access: AccessServices | None = None
+        self.audit: AuditLog | None = None
         self.directory: DirectoryService | None = None
         self.devices: DeviceManager | None = None
         self.hub: StreamHub | None = None
         self.live: LiveService | None = None
         self.stream_tokens: StreamTokens | None = None
         self.rtsp: RtspServer | None = None
+        self.masked: MaskedStreams | None = None
+        self.recording: RecordingService | None = None
+        # recordings of every source (issue 7); the platform source registers itself here
+        self.record_sources: dict[RecordSourceName, RecordSource] = {}
+        self.device_records: DeviceRecordSource | None = None
+        self.playback: PlaybackSessions | None = None
+        self.downloads: Downloads | None = None
         self.admin_created = False
         self.listening = Listening()
         self._http: _EmbeddedServer | None = None
@@ -144,12 +181,27 @@ class Node:
         self.secrets = load_or_create_secrets(self.settings.data_dir)
         await migrate(self.settings.database_url)
         self.database = await Database.connect(self.settings.database_url)
-        self.auth = AuthService(
-            self.database, self.secrets.server_key, self.settings.http.token_lifetime_s
+        self.audit = AuditLog(
+            self.database,
+            self.secrets.server_key,
+            self.settings.audit,
+            spill_path=self.settings.data_dir / "audit-spill.jsonl",
         )
+        await self.audit.start()
+        self.auth = AuthService(
+            self.database,
+            self.secrets.server_key,
+            self.settings.http.token_lifetime_s,
+            access=AccessModel(self.database, ttl_s=self.settings.access.snapshot_ttl_s),
+            audit=self.audit,
+        )
+        self.audit.departments = self.auth.access.department_name
         self.admin_created = await self.auth.ensure_admin(self.admin_password)
+        await self.auth.access.refresh()
         await self._start_sip()
         await self._start_rtsp()
+        await self._start_recording()
+        self._start_access()
         await self._start_http()
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
         return self.listening
@@ -198,13 +250,18 @@ class Node:
         devices.attach_registrar(self.registrar)
         self._start_live(endpoint, devices)
         endpoint.on("REGISTER", self.registrar.handle)
-        endpoint.on("MESSAGE", devices.handle_message)
+        endpoint.on("MESSAGE", self._message_router(devices))
         endpoint.on("NOTIFY", devices.handle_notify)
         # loads known devices and per-device passwords before any device can register
         await devices.start()
         self.devices = devices
         self.endpoint = endpoint
-        self.listening.sip["UDP"] = await endpoint.start_udp(sip.host, sip.port)
+        workers = sip.register_workers
+        self.listening.sip["UDP"] = await endpoint.start_udp(
+            sip.host, sip.port, reuse_port=workers > 0
+        )
+        if workers > 0:
+            await self._start_register_workers(workers, endpoint, flood, devices)
         self.listening.sip["TCP"] = await endpoint.start_stream(sip.host, sip.port)
         if sip.tls_port is not None:
             if sip.tls_cert is None or sip.tls_key is None:
@@ -213,6 +270,44 @@ class Node:
                 raise ConfigError("sip.tls_port needs sip.tls_cert and sip.tls_key")
             ctx = make_server_ssl_context(str(sip.tls_cert), str(sip.tls_key))
             self.listening.sip["TLS"] = await endpoint.start_stream(sip.host, sip.tls_port, ctx)
+
+    async def _start_register_workers(
+        self, count: int, endpoint: SipEndpoint, flood: FloodPolicy, devices: DeviceManager
+    ) -> None:
+        """REGISTER worker processes on the main process's UDP port (register_workers.py)."""
+        sip = self.settings.sip
+        assert self.secrets is not None and self.registrar is not None
+        host, port = self.listening.sip["UDP"]
+        config = WorkerConfig(
+            index=0,
+            host=host,
+            port=port,
+            realm=sip.domain,
+            nonce_key=self.secrets.server_key.hex(),
+            nonce_lifetime_s=sip.nonce_lifetime_s,
+            device_password=self.device_password,
+            expires_min_s=sip.register_expires_min_s,
+            expires_max_s=sip.register_expires_max_s,
+            date_header=self.settings.gb28181.date_header,
+            max_message_bytes=sip.max_message_bytes,
+            user_agent=f"sightline {sip.id}",
+            rate_per_source=sip.rate_per_source,
+            rate_burst=sip.rate_burst,
+            flood_exempt=list(sip.flood_exempt),
+            log_level=self.settings.log.level,
+            log_json=self.settings.log.json_output,
+        )
+        self.register_workers = RegisterWorkers(
+            count=count,
+            config=config,
+            endpoint=endpoint,
+            registrar=self.registrar,
+            flood=flood,
+            stats=self.stats,
+            ha1s=devices.ha1_snapshot,
+        )
+        devices.on_ha1_change = self.register_workers.set_ha1
+        await self.register_workers.start()
 
     def _start_live(self, endpoint: SipEndpoint, devices: DeviceManager) -> None:
         media = self.settings.media
@@ -237,6 +332,49 @@ class Node:
         self.stream_tokens = StreamTokens(
             self.secrets.server_key, media.token_ttl_s, bind_client=media.token_bind_client
         )
+        assert self.database is not None
+        self.masked = MaskedStreams(self.hub, MaskService(self.database), self.live.opener)
+        self._start_device_records(devices)
+
+    def _start_device_records(self, devices: DeviceManager) -> None:
+        assert self.live is not None
+        playback, media = self.settings.playback, self.settings.media
+        self.device_records = DeviceRecordSource(
+            live=self.live,
+            query=devices.query_record_info,
+            zone=device_zone(playback.device_time_zone),
+            download_speed=playback.download_speed,
+            max_pause_s=playback.max_pause_s,
+        )
+        self.record_sources[RecordSourceName.DEVICE] = self.device_records
+        # a paused session sends nothing: its upstream watches for media loss itself
+        hub = StreamHub(
+            grace_s=media.grace_s,
+            first_frame_timeout_s=media.first_frame_timeout_s,
+            no_media_timeout_s=playback.max_pause_s + media.no_media_timeout_s,
+        )
+        self.playback = PlaybackSessions(
+            hub, self.record_sources, max_per_owner=playback.max_playback_sessions_per_user
+        )
+        self.downloads = Downloads(
+            self.settings.data_dir / "downloads",
+            retention_s=playback.download_retention_s,
+            max_running_per_owner=playback.max_downloads_per_user,
+        )
+        self.downloads.prepare()
+
+    def _message_router(self, devices: DeviceManager) -> Callable[[IncomingRequest], Response]:
+        """MESSAGEs inside a playback or download call (MediaStatus) go to the device record
+        source; every other MESSAGE to the device manager."""
+
+        def route(incoming: IncomingRequest) -> Response:
+            if self.device_records is not None:
+                answer = self.device_records.handle_message(incoming)
+                if answer is not None:
+                    return answer
+            return devices.handle_message(incoming)
+
+        return route
 
     async def _start_rtsp(self) -> None:
         media = self.settings.media
@@ -268,16 +406,54 @@ class Node:
     async def _rtsp_view(self, channel_id: str) -> AsyncIterator[Viewer]:
         if self.live is None:
             raise LookupError(channel_id)
+        # RTSP's authorize hook says only yes or no, so it cannot tell viewers apart: a channel
+        # with privacy masks is always served masked over RTSP (the browser routes decide per
+        # viewer).
+        masked = self.masked
+        if masked is not None and not await masked.needs_mask(channel_id):
+            masked = None
         try:
-            async with self.live.view(channel_id) as viewer:
+            view = masked.view(channel_id) if masked is not None else self.live.view(channel_id)
+            async with view as viewer:
                 yield viewer
         except UnknownChannelError as exc:
             raise LookupError(str(exc)) from exc
         except Gb28181Error as exc:  # offline, rejected, timed out: "503" to the RTSP client
             raise StreamError(str(exc)) from exc
 
+    async def _start_recording(self) -> None:
+        options = RecordingOptions(**self.settings.recording.model_dump())
+        if self.live is None or self.database is None:
+            return
+        store = RecordingStore(self.database)
+        root = self.settings.data_dir / "recordings"
+        # what was recorded stays searchable and playable even with recording switched off
+        self.record_sources[RecordSourceName.PLATFORM] = PlatformRecordSource(root, store)
+        if not options.enabled:
+            return
+        audit = self.audit
+        self.recording = RecordingService(
+            root,
+            index=store,
+            plans=store,
+            join=self.live.join,
+            leave=self.live.leave,
+            options=options,
+            on_delete=audit_deletions(audit) if audit is not None else None,
+        )
+        await self.recording.start()
+        alarms = self.bus.subscribe(AlarmReceived)
+        self._tasks.append(asyncio.ensure_future(self.recording.follow_alarms(alarms)))
+
+    def _registry(self) -> CollectorRegistry:
+        registry = build_registry(self.stats, self._stream_snapshots)
+        if self.recording is not None:
+            registry.register(RecordingCollector(self.recording.status))
+        return registry
+
     def _stream_snapshots(self) -> list[StreamSnapshot]:
-        return self.hub.snapshot() if self.hub is not None else []
+        live = self.hub.snapshot() if self.hub is not None else []
+        return live + (self.playback.hub.snapshot() if self.playback is not None else [])
 
     async def _device_of(self, channel_id: str) -> str | None:
         channel = await self.directory.get_channel(channel_id) if self.directory else None
@@ -286,17 +462,70 @@ class Node:
     def _device_online(self, device_id: str) -> bool:
         return self.devices is not None and self.devices.is_online(device_id)
 
+    def _start_access(self) -> None:
+        settings = self.settings.access
+        assert self.database is not None and self.auth is not None
+        secret = settings.webhook_secret
+        self.access = build_access_services(
+            self.database,
+            self.auth,
+            stream_tokens=self.stream_tokens,
+            webhooks=WebhookSettings(
+                urls=tuple(settings.webhook_urls),
+                secret=secret.get_secret_value().encode() if secret is not None else b"",
+                timeout_s=settings.webhook_timeout_s,
+                retries=settings.webhook_retries,
+            ),
+            approvals=ApprovalPolicy(
+                sensitive_approvals=settings.sensitive_approvals,
+                pending_ttl_s=settings.request_pending_ttl_s,
+            ),
+            audit=self.audit,
+        )
+        self.access.notifier.start()
+        self._tasks.append(asyncio.ensure_future(self._access_housekeeping()))
+        self._tasks.append(asyncio.ensure_future(self.auth.access.follow_catalogs(self.bus)))
+
+    async def _access_housekeeping(self) -> None:
+        """Reload the snapshot when stale; expire requests; warn of and audit ending grants."""
+        assert self.access is not None and self.auth is not None
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.auth.access.current()
+                if ticks % 5 == 0:
+                    await self.access.grants.record_expired()
+                if ticks % 30 == 0:
+                    await self.access.requests.expire_overdue()
+                    await self.access.grants.warn_expiring(
+                        self.settings.access.grant_expiry_warning_s
+                    )
+            except Exception:
+                log.exception("access housekeeping failed")
+            ticks += 1
+
     async def _start_http(self) -> None:
         http = self.settings.http
         app = create_app(
             ApiContext(
-                registry=build_registry(self.stats, self._stream_snapshots),
+                registry=self._registry(),
                 auth=self.auth,
                 directory=self.directory,
                 devices=self.devices,
                 live=self.live,
                 stream_tokens=self.stream_tokens,
+                masked=self.masked,
                 rtsp_port=self.rtsp.port if self.rtsp is not None else None,
+                audit=self.audit,
+                access=self.access,
+                database=self.database,
+                web=self.settings.web,
+                recording=self.recording,
+                record_sources=self.record_sources,
+                playback=self.playback,
+                downloads=self.downloads,
+                max_record_days=self.settings.playback.max_search_days,
             )
         )
         config = uvicorn.Config(
@@ -306,7 +535,14 @@ class Node:
             log_config=None,
             lifespan="off",
             access_log=False,
+            ssl_certfile=str(http.tls_cert) if http.tls_cert is not None else None,
+            ssl_keyfile=str(http.tls_key) if http.tls_key is not None else None,
         )
+        if (http.tls_cert is None) != (http.tls_key is None):
+            from sightline.errors import ConfigError
+
+            raise ConfigError("HTTPS needs both http.tls_cert and http.tls_key")
+        self.listening.https = http.tls_cert is not None
         self._http = _EmbeddedServer(config)
         self._http_task = asyncio.ensure_future(self._http.serve())
         while not self._http.started:
@@ -323,6 +559,8 @@ class Node:
             try:
                 if self.registrar is not None:
                     self.registrar.expire()
+                if self.downloads is not None:
+                    self.downloads.sweep()
             except Exception:
                 log.exception("housekeeping failed")
 
@@ -340,22 +578,45 @@ class Node:
         if self.rtsp is not None:
             await self.rtsp.close()
             self.rtsp = None
+        if self.recording is not None:
+            # closes every open segment and indexes it; bounded: a stuck disk must not hold
+            # the shutdown (what is unwritten is repaired at the next start)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_RECORDING_SHUTDOWN_S):
+                    await self.recording.stop()
+            self.recording = None
         # BYE to every device still streaming: best effort, a gone device must not hold the
         # shutdown for a whole SIP timeout
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_MEDIA_SHUTDOWN_S):
+                if self.downloads is not None:
+                    await self.downloads.close()
+                if self.playback is not None:
+                    await self.playback.hub.close()
                 if self.hub is not None:
                     await self.hub.close()
                 if self.live is not None:
                     await self.live.calls.close()
         self.hub = None
         self.live = None
+        self.masked = None
+        self.playback = self.downloads = self.device_records = None
+        if self.register_workers is not None:
+            await self.register_workers.stop()
+            self.register_workers = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None
         if self.devices is not None:
             await self.devices.stop()  # final flush of keepalive times and registrations
             self.devices = None
+        if self.access is not None:
+            await self.access.notifier.close()
+            self.access = None
+        if self.audit is not None:
+            # after everything that records (HTTP, media), before the database goes
+            await self.audit.close()
+            self.audit = None
         if self.database is not None:
             await self.database.close()
             self.database = None

@@ -106,3 +106,10 @@ def test_demo_brings_up_devices_visible_through_the_api(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert server.log_problems() == []
+
+
+def test_demo_serves_https_unless_told_otherwise() -> None:
+    from sightline.cli.main import _parser
+
+    assert _parser().parse_args(["demo"]).https is True
+    assert _parser().parse_args(["demo", "--no-https"]).https is False

@@ -149,6 +149,9 @@ def start_sightline(
     command: tuple[str, ...] = ("serve",),
 ) -> SightlineProcess:
     """Start ``sightline serve`` (or ``command``) and return once it says it is listening."""
+    if command[:1] == ("demo",) and not {"--https", "--no-https"} & set(command):
+        # the demo serves HTTPS with a self-signed certificate; tests speak HTTP unless they ask
+        command = (*command, "--no-https")
     sip_port = free_port(socket.SOCK_DGRAM, also=socket.SOCK_STREAM)
     http_port = free_port(socket.SOCK_STREAM)
     settings = {

@@ -26,12 +26,27 @@ from sightline.store.models import Base
 from tests.store.conftest import add_devices, make_device, sqlite_url
 
 TABLES = {
+    "access_approvals",
+    "access_requests",
     "alarms",
+    "audit_anchors",
+    "audit_records",
+    "channel_masks",
+    "channel_ownership",
+    "departments",
+    "grants",
+    "memberships",
+    "notifications",
+    "user_roles",
     "channels",
     "device_status_events",
     "devices",
     "groups",
+    "recording_group_retention",
+    "recording_plans",
+    "recording_segments",
     "regions",
+    "user_preferences",
     "users",
 }
 

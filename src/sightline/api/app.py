@@ -15,11 +15,43 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sightline.access.audit_events import AuditSink
 from sightline.access.service import AuthService
+from sightline.access.services import AccessServices
 from sightline.access.stream_tokens import StreamTokens
+from sightline.analytics.masked_stream import MaskedStreams
+from sightline.api.console import mount_console
 from sightline.api.deps import DeviceControl
-from sightline.api.routers import auth, channels, devices, directory, live, media
+from sightline.api.routers import (
+    access_requests,
+    audit,
+    auth,
+    channels,
+    departments,
+    devices,
+    directory,
+    downloads,
+    grants,
+    live,
+    masks,
+    me,
+    media,
+    notifications,
+    playback,
+    playback_media,
+    preferences,
+    recording_plans,
+    records,
+    tree,
+    ui,
+    users,
+)
+from sightline.config import WebSettings
 from sightline.directory import DirectoryService
 from sightline.gb28181.live import LiveService
+from sightline.media.downloads import Downloads
+from sightline.media.playback import RecordSource, RecordSourceName
+from sightline.media.playback_sessions import PlaybackSessions
+from sightline.media.recording import RecordingService
+from sightline.store import Database
 
 __all__ = ["MAX_BODY_BYTES", "ApiContext", "BodyLimit", "create_app"]
 
@@ -46,6 +78,21 @@ class ApiContext:
     stream_tokens: StreamTokens | None = None
     rtsp_port: int | None = None
     audit: AuditSink | None = None
+    # Departments, users, grants, requests, notifications (issue 8).
+    access: AccessServices | None = None
+    # The web console (issue 6): saved preferences and the tree need the database.
+    database: Database | None = None
+    web: WebSettings | None = None
+    # Static privacy masks (issue 8): /channels/{id}/masks and masked live views.
+    masked: MaskedStreams | None = None
+    # Platform recording (issue 7): plans, status, group retention.
+    recording: RecordingService | None = None
+    # Recordings of every source (issue 7): search, playback sessions, downloads. node.py
+    # registers each RecordSource in ``record_sources`` (shared with ``playback``).
+    record_sources: dict[RecordSourceName, RecordSource] | None = None
+    playback: PlaybackSessions | None = None
+    downloads: Downloads | None = None
+    max_record_days: int = 31
 
 
 class BodyLimit:
@@ -124,18 +171,51 @@ def create_app(ctx: ApiContext) -> FastAPI:
         """Prometheus text exposition."""
         return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
 
-    if ctx.auth is not None and ctx.directory is not None and ctx.devices is not None:
+    app_has_api = ctx.auth is not None and ctx.directory is not None and ctx.devices is not None
+    if app_has_api:
         app.state.auth = ctx.auth
         app.state.directory = ctx.directory
         app.state.devices = ctx.devices
-        for module in (auth, devices, channels, directory):
+        for module in (auth, devices, channels, directory, audit):
             app.include_router(module.router)
+        if ctx.access is not None:
+            app.state.access = ctx.access
+            for module in (departments, users, grants, access_requests, me, notifications):
+                app.include_router(module.router)
         if ctx.live is not None and ctx.stream_tokens is not None:
             app.state.live = ctx.live
             app.state.stream_tokens = ctx.stream_tokens
             app.state.rtsp_port = ctx.rtsp_port
             app.include_router(live.router)
             app.include_router(media.router)
+            if ctx.masked is not None:
+                app.state.masked = ctx.masked
+                app.include_router(masks.router)
+    if app_has_api and ctx.recording is not None:
+        app.state.recording = ctx.recording
+        app.include_router(recording_plans.router)
+    recordings = (ctx.record_sources, ctx.playback, ctx.downloads, ctx.stream_tokens)
+    if app_has_api and None not in recordings:
+        app.state.record_sources = ctx.record_sources
+        app.state.playback = ctx.playback
+        app.state.downloads = ctx.downloads
+        app.state.max_record_days = ctx.max_record_days
+        for router in (
+            records.router,
+            playback.channel_router,
+            playback.router,
+            playback_media.router,
+            downloads.channel_router,
+            downloads.router,
+        ):
+            app.include_router(router)
     if PLAYER_DIR.is_dir():
         app.mount("/player", StaticFiles(directory=PLAYER_DIR, html=True), name="player")
+    if app_has_api and ctx.database is not None:
+        app.state.database = ctx.database
+        app.state.web = ctx.web if ctx.web is not None else WebSettings()
+        for module in (preferences, tree, ui):
+            app.include_router(module.router)
+    # Last: its catch-all answers the console's client-side routes.
+    mount_console(app)
     return app

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sightline import __version__
+from sightline.cli import access as access_cli
+from sightline.cli import audit as audit_cli
 from sightline.cli import sim as sim_cli
 from sightline.errors import ConfigError, SightlineError
 
@@ -35,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", type=Path, help="YAML configuration file")
     demo.add_argument("--ipcs", type=int, default=4, help="simulated IPCs")
     demo.add_argument("--nvr-channels", type=int, default=8, help="channels of the simulated NVR")
+    access_cli.add_demo_arguments(demo)
     sim_cli.add_parser(sub)
+    audit_cli.add_parser(sub)
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_sub.add_parser("example", help="print a commented configuration with every default")
@@ -51,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.config)
         if args.command == "demo":
-            return _serve(args.config, demo=(args.ipcs, args.nvr_channels))
+            return _serve(args.config, demo=(args.ipcs, args.nvr_channels), https=args.https)
         if args.command == "sim":
             return sim_cli.run(args)
+        if args.command == "audit":
+            return audit_cli.run(args)
         if args.command == "config":
             return _config(args)
     except ConfigError as exc:
@@ -77,12 +83,16 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(config_file: Path | None, demo: tuple[int, int] | None = None) -> int:
+def _serve(
+    config_file: Path | None, demo: tuple[int, int] | None = None, https: bool = False
+) -> int:
     from sightline.config import load_settings
     from sightline.logs import setup_logging
     from sightline.node import Node
 
     settings = load_settings(config_file)
+    if https:
+        settings = access_cli.with_demo_tls(settings)
     setup_logging(settings.log.level, settings.log.json_output)
     node = Node(settings)
 

@@ -62,6 +62,7 @@ __all__ = [
     "DeviceSessions",
     "LiveService",
     "LiveUpstream",
+    "OfferMaker",
     "UnknownChannelError",
     "advertised_media_host",
     "media_transport",
@@ -74,6 +75,9 @@ _ACTIVE_PLACEHOLDER_PORT = 9
 
 ChannelLocator = Callable[[str], Awaitable[str | None]]
 """Channel ID → the ID of the device that serves it (None when unknown)."""
+
+OfferMaker = Callable[[str, int, MediaTransport], InviteOffer]
+"""(SSRC, receive port, transport) → the INVITE offer of a call."""
 
 _TRANSPORTS = {
     "udp": MediaTransport.UDP,
@@ -143,6 +147,11 @@ class LiveUpstream:
     def _device_hung_up(self) -> None:
         # the receiver hands out what it holds, then frames() ends with the device's reason
         self._stopping = asyncio.ensure_future(self.receiver.close())
+
+    def stop_receiving(self) -> None:
+        """Close the receiver: ``frames`` hands out what it holds, then ends (end of file)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self.receiver.close())
 
     async def frames(self) -> AsyncIterator[AccessUnit]:
         """The device's access units; raises StreamEndedError saying why they stopped."""
@@ -273,16 +282,9 @@ class LiveService:
 
     async def open_upstream(self, channel_id: str) -> LiveUpstream:
         """INVITE the channel's device and return its stream (the hub's opener)."""
-        session = await self.device_for(channel_id)
-        device_id = session.device_id
-        transport = self.transport_of(device_id)
-        ssrc = self._ssrc.allocate(StreamKind.LIVE)
-        receiver: RtpReceiver | None = None
-        call: MediaCall | None = None
-        try:
-            receiver = await self._receiver(transport, ssrc)
-            port = receiver.port or _ACTIVE_PLACEHOLDER_PORT
-            offer = build_play_offer(
+
+        def play_offer(ssrc: str, port: int, transport: MediaTransport) -> InviteOffer:
+            return build_play_offer(
                 platform_id=self.addressing.platform_id,
                 channel_id=channel_id,
                 ssrc=ssrc,
@@ -290,6 +292,27 @@ class LiveService:
                 media_port=port,
                 transport=transport,
             )
+
+        return await self.open_call(channel_id, StreamKind.LIVE, play_offer)
+
+    async def open_call(
+        self, channel_id: str, kind: StreamKind, make_offer: OfferMaker
+    ) -> LiveUpstream:
+        """INVITE the channel's device with the offer ``make_offer`` builds; its stream.
+
+        Live view uses it with an ``s=Play`` offer; playback and download (``.playback``) with
+        theirs and a history SSRC: the receiver, SSRC check and BYE are the same.
+        """
+        session = await self.device_for(channel_id)
+        device_id = session.device_id
+        transport = self.transport_of(device_id)
+        ssrc = self._ssrc.allocate(kind)
+        receiver: RtpReceiver | None = None
+        call: MediaCall | None = None
+        try:
+            receiver = await self._receiver(transport, ssrc)
+            port = receiver.port or _ACTIVE_PLACEHOLDER_PORT
+            offer = make_offer(ssrc, port, transport)
             call = await self.calls.invite(device_id, channel_id, session.peer, offer)
             answer = self._answer(call, offer)
             if answer.ssrc is not None and answer.ssrc != offer.ssrc:
@@ -297,9 +320,10 @@ class LiveService:
             if isinstance(receiver, TcpActiveRtpReceiver):
                 await self._connect(receiver, call, answer)
             log.info(
-                "channel %s of device %s: live over %s, port %d, SSRC %s (call %s)",
+                "channel %s of device %s: %s over %s, port %d, SSRC %s (call %s)",
                 channel_id,
                 device_id,
+                offer.sdp.session_name,
                 receiver.transport_name,
                 receiver.port,
                 answer.ssrc or ssrc,

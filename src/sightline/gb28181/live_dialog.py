@@ -193,6 +193,35 @@ class MediaCalls:
             response.status,
         )
 
+    def call_for(self, request: Request) -> MediaCall | None:
+        """The call an in-dialog request from a device belongs to (None: not one of ours)."""
+        try:
+            local, remote = request.to.tag or "", request.from_.tag or ""
+        except SipError:
+            return None
+        if not local:
+            return None
+        return self._calls.get(DialogId(request.call_id, local, remote))
+
+    async def send_in_dialog(
+        self, call: MediaCall, method: str, content_type: str, body: bytes
+    ) -> Response:
+        """Send an in-dialog request (INFO for MANSRTSP) and return the device's answer."""
+        if call.hung_up or call.ended_by_device:
+            raise DeviceOfflineError(f"call {call.call_id} to {call.device_id} has ended")
+        request = call.dialog.create_request(
+            method, via=self._via(call.peer), body=body, headers=[("Content-Type", content_type)]
+        )
+        request.headers.remove("Via")  # the endpoint adds the Via of the new transaction
+        try:
+            return await self._endpoint.request(request, call.peer, self.timeout_s)
+        except SipTimeoutError:
+            raise DeviceTimeoutError(
+                f"device {call.device_id} did not answer {method} in call {call.call_id}"
+            ) from None
+        except (SipTransportError, OSError) as exc:
+            raise DeviceOfflineError(f"device {call.device_id} cannot be reached: {exc}") from None
+
     def handle_bye(self, incoming: IncomingRequest) -> Response:
         """``endpoint.on("BYE", ...)``: a device ends a call."""
         request = incoming.request

@@ -8,7 +8,9 @@ Choices made where the standard leaves room:
 
 * Catalog answers are split into messages of ``catalog_page_size`` items (8, like many NVRs),
   all carrying the query's SN and the total ``SumNum``; the host sends them one after another.
-* RecordInfo answers ``SumNum`` 0 with no list: the simulator keeps no recordings yet.
+* RecordInfo answers from the channel's simulated history (:mod:`.history`), in messages of
+  ``catalog_page_size`` items; the query's times are read as Beijing time, like the device's
+  own clock; an unknown channel gets ``SumNum`` 0.
 * PTZ, TeleBoot, IFrame and DragZoom get no Response MESSAGE; RecordCmd, GuardCmd, AlarmCmd,
   HomePosition and DeviceConfig get ``Result`` OK; a DeviceControl with nothing in it gets ERROR.
 """
@@ -49,6 +51,7 @@ from sightline.gb28181.manscdp import (
     VideoParamOpt,
 )
 from sightline.sim.device import SimDevice
+from sightline.sim.history import SIM_ZONE, record_info_pages, recordings
 
 __all__ = ["Reaction", "catalog_pages", "react"]
 
@@ -95,7 +98,7 @@ def react(device: SimDevice, msg: ManscdpMessage, now: float, local_time: dateti
     elif isinstance(msg, DeviceStatusQuery):
         replies = (_device_status(device, msg.sn, local_time),)
     elif isinstance(msg, RecordInfoQuery):
-        replies = (RecordInfoResponse(sn=msg.sn, device_id=msg.device_id, sum_num=0),)
+        replies = _record_info(device, msg, local_time)
     elif isinstance(msg, PresetQuery):
         replies = (_presets(device, msg, now),)
     elif isinstance(msg, ConfigDownloadQuery):
@@ -107,6 +110,20 @@ def react(device: SimDevice, msg: ManscdpMessage, now: float, local_time: dateti
         log.debug("device %s ignores %s", device.device_id, msg.command)
         return _NOTHING
     return Reaction(replies)
+
+
+def _record_info(
+    device: SimDevice, msg: RecordInfoQuery, local_time: datetime
+) -> tuple[RecordInfoResponse, ...]:
+    index = device.channel_index(msg.device_id)
+    if index is None or msg.end_time <= msg.start_time:
+        return (RecordInfoResponse(sn=msg.sn, device_id=msg.device_id, sum_num=0),)
+    start = msg.start_time.replace(tzinfo=SIM_ZONE).timestamp()
+    end = msg.end_time.replace(tzinfo=SIM_ZONE).timestamp()
+    now = local_time.replace(tzinfo=SIM_ZONE).timestamp()
+    files = recordings(msg.device_id, start, end, now)
+    size = device.profile.config.catalog_page_size
+    return record_info_pages(msg.sn, msg.device_id, files, SIM_ZONE, size)
 
 
 def _result(msg: Message, cmd: CmdType, result: Result) -> ResultResponse:

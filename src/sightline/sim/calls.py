@@ -13,6 +13,11 @@ it, so media starts as soon as the 200 has gone out (most cameras do the same) r
 the ACK; :meth:`MediaCalls.on_ack` is ready for an endpoint that passes such ACKs on. An INVITE
 retransmitted after the 200 (the 200 was lost) gets the same answer again, not a second stream.
 
+Playback and Download INVITEs get a :class:`~.history_feed.HistoryFeed` of the channel's
+recording history instead of the live feed; in-dialog INFO with MANSRTSP (PAUSE, PLAY with
+``Range``/``Scale``, TEARDOWN) steers it, and when it reaches the end the device sends the
+in-dialog MESSAGE ``MediaStatus`` 121 and waits for the platform's BYE.
+
 A session that fails (connection refused or lost) ends its call with a BYE to the platform.
 Faults for platform tests (:class:`~.invite.MediaFaults`) are set per device or per channel and
 apply to INVITEs that arrive afterwards.
@@ -23,13 +28,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sightline.gb28181 import mansrtsp
+from sightline.gb28181.manscdp import Message
 from sightline.sim.device import DeviceState, SimDevice
+from sightline.sim.history import PlaybackClock, recordings
+from sightline.sim.history_feed import HistoryFeed
 from sightline.sim.inbound import request_user
 from sightline.sim.invite import (
+    HistoryRange,
     MediaFaults,
     OfferRejected,
     build_answer,
@@ -72,6 +83,9 @@ class CallHost(Protocol):
     async def route(self, device: SimDevice, *, connect: bool = False) -> tuple[SipEndpoint, Peer]:
         """The endpoint and peer that reach the platform for ``device``."""
 
+    def manscdp_body(self, msg: Message) -> bytes:
+        """``msg`` encoded in the fleet's charset and edition."""
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background."""
 
@@ -90,6 +104,8 @@ class Call:
     sender: str | None  # Subject "<channel>:<serial>", to spot a repeated INVITE (Annex M)
     session: MediaSession
     acked: bool = False
+    feed: HistoryFeed | None = None  # Playback and Download calls
+    dialog: Dialog | None = None  # made when the device first sends in the dialog
 
 
 def _subject_sender(request: Request) -> str | None:
@@ -169,6 +185,11 @@ class MediaCalls:
         except OfferRejected as exc:
             log.info("channel %s: INVITE refused (%d): %s", channel_id, exc.status, exc)
             return build_response(request, exc.status, to_tag=_tag())
+        feed = None
+        if offer.history is not None:
+            feed = self._history_feed(channel_id, offer.history)
+            if feed is None:
+                return build_response(request, 404, "No Recording", to_tag=_tag())
         self._replace_same_sender(_subject_sender(request))
         self._serial += 1
         ssrc = offer.ssrc or fallback_ssrc(channel_id, self._serial)
@@ -179,7 +200,7 @@ class MediaCalls:
             local_ip=self._host.media_address(offer.ip),
             rtp_ssrc=int(ssrc) if faults.rtp_ssrc is None else faults.rtp_ssrc,
             codec=self.settings.codec,
-            attach=lambda sink: self._attach(channel_id, sink),
+            attach=(lambda sink: self._attach(channel_id, sink)) if feed is None else feed.attach,
             on_end=self._ended,
             connect_retry_s=self._retry_s,
             accept_timeout_s=self._accept_timeout_s,
@@ -207,8 +228,11 @@ class MediaCalls:
             answer=bytes(answer),
             sender=_subject_sender(request),
             session=session,
+            feed=feed,
         )
         self.calls[key] = call
+        if feed is not None:
+            feed.on_finished = lambda: self._host.spawn(self._send_file_end(call))
         if not faults.no_media:
             # call_soon: the endpoint sends our 200 when this coroutine returns, before this runs
             asyncio.get_running_loop().call_soon(session.start)
@@ -246,8 +270,23 @@ class MediaCalls:
                 )
                 call.session.stop(EndReason.REPLACED)
 
+    def _history_feed(self, channel_id: str, wanted: HistoryRange) -> HistoryFeed | None:
+        now = time.time()
+        if not recordings(channel_id, wanted.start, wanted.end, now):
+            log.info("channel %s: nothing recorded in %s", channel_id, wanted)
+            return None
+        clock = PlaybackClock(
+            channel_id,
+            wanted.start,
+            wanted.end,
+            fps=self.settings.fps,
+            now=now,
+            speed=wanted.speed,
+        )
+        return HistoryFeed(clock, self.settings, self.hub.executor, tint=_tint(channel_id))
+
     def _attach(self, channel_id: str, sink: FrameSink) -> Callable[[], None]:
-        tint = int(channel_id[-4:]) if channel_id[-4:].isdigit() else 0
+        tint = _tint(channel_id)
 
         def position() -> PtzPosition:
             return self._host.ptz_position(channel_id)
@@ -258,6 +297,66 @@ class MediaCalls:
             self.hub.unsubscribe(feed, sink)
 
         return detach
+
+    # -- playback control (INFO) and end of file -----------------------------------------
+
+    def on_info(self, incoming: IncomingRequest) -> Response:
+        """MANSRTSP in an INFO: pause, resume, seek, scale or teardown a history call."""
+        request = incoming.request
+        try:
+            call = self.calls.get((request.call_id, request.from_.tag or ""))
+            mine = call is not None and request.to.tag == call.local_tag
+        except SipError:
+            return build_response(request, 400)
+        if call is None or not mine:
+            return build_response(request, 481)
+        if call.feed is None:
+            return build_response(request, 405, "Live Calls Take No MANSRTSP")
+        try:
+            command = mansrtsp.parse(request.body)
+            if not isinstance(command, mansrtsp.MansrtspRequest):
+                raise mansrtsp.MansrtspError("a response where a request was expected")
+            _steer(call, command)
+        except (mansrtsp.MansrtspError, ValueError) as exc:
+            log.info("channel %s: bad MANSRTSP: %s", call.channel_id, exc)
+            return build_response(request, 400, "Bad MANSRTSP", to_tag=call.local_tag)
+        answer = mansrtsp.MansrtspResponse(200, cseq=command.cseq)
+        return build_response(
+            request,
+            200,
+            to_tag=call.local_tag,
+            headers=[("Content-Type", mansrtsp.CONTENT_TYPE)],
+            body=bytes(answer),
+        )
+
+    async def _send_file_end(self, call: Call) -> None:
+        notify = mansrtsp.end_of_file_notify(call.channel_id, self._serial)
+        try:
+            dialog = self._dialog(call)
+            endpoint, peer = await self._host.route(call.device)
+            message = dialog.create_request(
+                "MESSAGE",
+                via=Via("UDP", "0.0.0.0"),
+                body=self._host.manscdp_body(notify),
+                headers=[("Content-Type", "Application/MANSCDP+xml")],
+            )
+            message.headers.remove("Via")
+            answer = await endpoint.request(message, peer, timeout_s=5.0)
+            log.info(
+                "channel %s: end of file sent for call %s: %d",
+                call.channel_id,
+                call.call_id,
+                answer.status,
+            )
+        except (SipError, OSError) as exc:
+            log.info(
+                "channel %s: MediaStatus for %s failed: %s", call.channel_id, call.call_id, exc
+            )
+
+    def _dialog(self, call: Call) -> Dialog:
+        if call.dialog is None:
+            call.dialog = Dialog.from_uas(call.invite, self._ok(call.invite, call))
+        return call.dialog
 
     # -- ACK and BYE -----------------------------------------------------------------------
 
@@ -289,9 +388,8 @@ class MediaCalls:
             self._host.spawn(self._send_bye(call))
 
     async def _send_bye(self, call: Call) -> None:
-        response = self._ok(call.invite, call)
         try:
-            dialog = Dialog.from_uas(call.invite, response)
+            dialog = self._dialog(call)
             endpoint, peer = await self._host.route(call.device)
             bye = dialog.create_request("BYE", via=Via("UDP", "0.0.0.0"))
             bye.headers.remove("Via")  # the endpoint adds its own
@@ -315,6 +413,26 @@ class MediaCalls:
         for call in list(self.calls.values()):
             call.session.stop(EndReason.SHUTDOWN)
         await self.hub.close()
+
+
+def _steer(call: Call, command: mansrtsp.MansrtspRequest) -> None:
+    feed = call.feed
+    assert feed is not None
+    if command.method is mansrtsp.Method.PAUSE:
+        feed.pause()
+    elif command.method is mansrtsp.Method.TEARDOWN:
+        call.session.stop(EndReason.BYE)
+    else:
+        if command.scale is not None:
+            feed.set_scale(command.scale)
+        if command.range is not None and command.range.start is not None:
+            feed.seek(command.range.start)
+        elif command.range is not None or command.scale is None:
+            feed.resume()
+
+
+def _tint(channel_id: str) -> int:
+    return int(channel_id[-4:]) if channel_id[-4:].isdigit() else 0
 
 
 def _reachable(device: SimDevice) -> bool:

@@ -378,6 +378,7 @@ class SimHost:
         endpoint.on("SUBSCRIBE", self.inbound.on_subscribe)
         endpoint.on("INVITE", self.calls.on_invite)
         endpoint.on("BYE", self.calls.on_bye)
+        endpoint.on("INFO", self.calls.on_info)
         return endpoint
 
     async def route(self, device: SimDevice, *, connect: bool = False) -> tuple[SipEndpoint, Peer]:
@@ -404,6 +405,10 @@ class SimHost:
         if isinstance(link, TcpLink):
             device.link = None
             await link.endpoint.close()
+
+    def manscdp_body(self, msg: Message) -> bytes:
+        """``msg`` encoded in the fleet's charset and edition."""
+        return self.messages.encode(msg)
 
     def send_replies(self, device: SimDevice, replies: tuple[Message, ...]) -> None:
         """Send Response bodies one after another (each waits for the previous 200)."""

@@ -9,8 +9,9 @@ it sends and, for TCP, its own ``a=setup`` (the opposite role):
     offer a=setup:active   (platform connects) -> answer passive, the device listens
     offer a=setup:actpass or none over TCP     -> the device connects (the standard's default)
 
-Only ``s=Play`` is served here; history (Playback, Download) is answered 488 until the
-simulator records video.
+``s=Playback`` and ``s=Download`` are served from the simulated recording history
+(:mod:`.history`): the offer's ``t=<start> <end>`` (Unix seconds) says what to send and
+``a=downloadspeed`` how fast; ``u=<channel>:<type>`` is not checked (every file is ``time``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sightline.sim.video import VideoCodec as SimCodec
 from sightline.sim.video import VideoSettings
 
 __all__ = [
+    "HistoryRange",
     "MediaFaults",
     "MediaOffer",
     "OfferRejected",
@@ -47,6 +49,9 @@ __all__ = [
 ]
 
 PS_PAYLOAD = 96
+_SERVED = {
+    n.value.lower(): n for n in (SessionName.PLAY, SessionName.PLAYBACK, SessionName.DOWNLOAD)
+}
 # f= resolution codes the 2016 edition knows; other sizes are written WxH (2022)
 _RESOLUTION_CODES = {(176, 144): "1", (352, 288): "2", (704, 576): "4", (1280, 720): "5"}
 _RESOLUTION_CODES[(1920, 1080)] = "6"
@@ -76,6 +81,15 @@ class SendMode(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryRange:
+    """What a Playback or Download INVITE asks for: [start, end) in Unix seconds."""
+
+    start: int
+    end: int
+    speed: int = 1  # a=downloadspeed; 1 for playback
+
+
+@dataclass(frozen=True, slots=True)
 class MediaOffer:
     """What a device needs from a platform's INVITE offer."""
 
@@ -85,6 +99,7 @@ class MediaOffer:
     mode: SendMode
     ssrc: str | None
     payload_type: int
+    history: HistoryRange | None = None
 
     @property
     def ssrc_value(self) -> int | None:
@@ -147,20 +162,34 @@ def read_offer(body: bytes) -> MediaOffer:
         sdp = parse(body)
     except SdpError as exc:
         raise OfferRejected(f"unreadable SDP: {exc}", 400) from None
-    name = (sdp.session_name or "").strip()
-    if name.lower() != SessionName.PLAY.value.lower():
-        raise OfferRejected(f"s={name[:20]} is not served (live Play only)")
+    name = _SERVED.get((sdp.session_name or "").strip().lower())
+    if name is None:
+        raise OfferRejected(f"s={(sdp.session_name or '')[:20]} is not served")
     media = next((m for m in sdp.media if m.kind.lower() == "video" and m.port), None)
     if media is None:
         raise OfferRejected("the offer has no video m= line with a port")
     return MediaOffer(
-        session_name=SessionName.PLAY.value,
+        session_name=name.value,
         ip=_address(media, sdp),
         port=media.port,
         mode=_mode(media, sdp),
         ssrc=_ssrc(sdp),
         payload_type=_ps_payload(media),
+        history=None if name is SessionName.PLAY else _history(sdp, media, name),
     )
+
+
+def _history(sdp: SessionDescription, media: Media, name: SessionName) -> HistoryRange:
+    timing = sdp.timing
+    if timing is None or timing.start <= 0 or timing.stop <= timing.start:
+        raise OfferRejected(f"{name.value} needs t=<start> <end> in Unix seconds, end > start")
+    speed = 1
+    if name is SessionName.DOWNLOAD:
+        text = (media.attribute("downloadspeed") or sdp.attribute("downloadspeed") or "1").strip()
+        if not text.isdigit() or not 1 <= int(text) <= 64:
+            raise OfferRejected(f"a=downloadspeed:{text[:10]} is not 1..64")
+        speed = int(text)
+    return HistoryRange(timing.start, timing.stop, speed)
 
 
 def fallback_ssrc(channel_id: str, serial: int) -> str:
@@ -202,7 +231,11 @@ def build_answer(
         origin=Origin(channel_id, "0", "0", conn.address, "IN", conn.addr_type),
         session_name=offer.session_name,
         connection=conn,
-        timings=(Timing(0, 0),),
+        timings=(
+            Timing(0, 0)
+            if offer.history is None
+            else Timing(offer.history.start, offer.history.end),
+        ),
         media=(media,),
         ssrc=ssrc,
         media_format=str(media_format(settings)),

@@ -165,8 +165,12 @@ def _read_row(luma: Plane, layout: Layout, top: int, bits: int) -> int | None:
     return value if _nibble_sum(value, bits) == check else None
 
 
-def read_time_ms(luma: Plane) -> int | None:
-    """The UNIX time in ms written in a frame's time row; None if it cannot be read."""
+def read_time_ms(picture: npt.NDArray[np.generic]) -> int | None:
+    """The UNIX time in ms written in a frame's time row; None if it cannot be read.
+
+    ``picture`` is the luma plane (or any grey rendering, e.g. PyAV's ``to_ndarray("gray")``).
+    """
+    luma: Plane = np.asarray(picture, dtype=np.uint8)
     layout = Layout.for_size(luma.shape[1], luma.shape[0])
     return _read_row(luma, layout, layout.time_top, _TIME_BITS)
 

@@ -245,6 +245,11 @@ class VideoHub:
         self._feeds: dict[tuple[str, VideoCodec], LiveFeed] = {}
 
     @property
+    def executor(self) -> ThreadPoolExecutor | None:
+        """The encoder threads (None: encode on the event loop)."""
+        return self._executor
+
+    @property
     def feeds(self) -> dict[tuple[str, VideoCodec], LiveFeed]:
         """The feeds that exist now (idle feeds are dropped when their last call ends)."""
         return self._feeds

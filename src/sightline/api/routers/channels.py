@@ -6,14 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
+from sightline.access.audit_events import AuditAction, AuditEvent, AuditOutcome
 from sightline.access.service import Action, Resource
 from sightline.api.deps import (
     CurrentUser,
     authorize,
+    channel_filter,
+    client_address,
+    department_of,
     device_errors,
     get_devices,
     get_directory,
+    record_audit,
     require_json,
+    visible_page,
 )
 from sightline.api.schemas.channels import ChannelOut, PtzIn
 from sightline.api.schemas.common import (
@@ -58,9 +64,15 @@ async def list_channels(
     """Channels ordered by ID matching every filter given."""
     await authorize(request, principal, Action.READ, Resource.channel())
     directory = get_directory(request)
+    visible = await channel_filter(request, principal)
     try:
-        page = await directory.list_channels(
-            device_id=device, region=region, group=group, online=online, limit=limit, offset=offset
+        page = await visible_page(
+            lambda n, at: directory.list_channels(
+                device_id=device, region=region, group=group, online=online, limit=n, offset=at
+            ),
+            None if visible is None else lambda c: visible(c.id),
+            limit,
+            offset,
         )
     except InvalidCivilCode:
         raise HTTPException(422, f"region {region} is not a civil code") from None
@@ -108,6 +120,21 @@ async def ptz(
     channel = await get_directory(request).get_channel(channel_id)
     if channel is None:
         raise HTTPException(404, f"channel {channel_id} is not known")
-    with device_errors(channel.device_id):
-        await get_devices(request).ptz(channel.device_id, channel.id, body.command())
+    outcome = AuditOutcome.FAILED
+    try:
+        with device_errors(channel.device_id):
+            await get_devices(request).ptz(channel.device_id, channel.id, body.command())
+        outcome = AuditOutcome.OK
+    finally:
+        event = AuditEvent(
+            AuditAction.PTZ,
+            outcome,
+            username=principal.username,
+            user_id=principal.user_id,
+            department=department_of(request, principal.user_id),
+            channel_id=channel_id,
+            address=client_address(request),
+            detail={"command": str(body.action), "speed": body.speed, "preset": body.preset},
+        )
+        record_audit(request, event)
     return Response(status_code=204)

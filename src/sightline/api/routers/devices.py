@@ -6,8 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from sightline.access.audit_events import AuditAction, AuditEvent, AuditOutcome
 from sightline.access.service import Action, Resource
-from sightline.api.deps import CurrentUser, authorize, device_errors, get_devices, get_directory
+from sightline.api.deps import (
+    CurrentUser,
+    authorize,
+    client_address,
+    department_of,
+    device_errors,
+    device_filter,
+    get_devices,
+    get_directory,
+    record_audit,
+    visible_page,
+)
 from sightline.api.schemas.common import GB_ID_PATTERN, MAX_LIMIT, MAX_OFFSET, ErrorOut, PageOut
 from sightline.api.schemas.devices import CatalogRefreshOut, DeviceOut
 
@@ -32,7 +44,14 @@ async def list_devices(
 ) -> PageOut[DeviceOut]:
     """Devices ordered by ID, optionally only the online or offline ones."""
     await authorize(request, principal, Action.READ, Resource.device())
-    page = await get_directory(request).list_devices(online=online, limit=limit, offset=offset)
+    directory = get_directory(request)
+    visible = await device_filter(request, principal)
+    page = await visible_page(
+        lambda n, at: directory.list_devices(online=online, limit=n, offset=at),
+        None if visible is None else lambda d: visible(d.id),
+        limit,
+        offset,
+    )
     return PageOut[DeviceOut](
         items=[DeviceOut.of(d) for d in page.items],
         total=page.total,
@@ -67,6 +86,20 @@ async def refresh_catalog(
     await authorize(request, principal, Action.CATALOG_REFRESH, Resource.device(device_id))
     if await get_directory(request).get_device(device_id) is None:
         raise HTTPException(404, f"device {device_id} is not known")
-    with device_errors(device_id):
-        count = await get_devices(request).refresh_catalog(device_id)
+    outcome, channels = AuditOutcome.FAILED, None
+    try:
+        with device_errors(device_id):
+            count = await get_devices(request).refresh_catalog(device_id)
+        outcome, channels = AuditOutcome.OK, count
+    finally:
+        event = AuditEvent(
+            AuditAction.CATALOG_REFRESH,
+            outcome,
+            username=principal.username,
+            user_id=principal.user_id,
+            department=department_of(request, principal.user_id),
+            address=client_address(request),
+            detail={"device_id": device_id, "channels": channels},
+        )
+        record_audit(request, event)
     return CatalogRefreshOut(device_id=device_id, channel_count=count)

@@ -18,14 +18,22 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from starlette.requests import HTTPConnection
 
+from sightline.access.audit_events import AuditAction, AuditEvent
 from sightline.access.service import Action, Resource
 from sightline.access.stream_tokens import StreamAction, StreamTokens
-from sightline.api.deps import CurrentUser, authorize, client_address
+from sightline.api.deps import (
+    CurrentUser,
+    authorize,
+    client_address,
+    department_of,
+    get_auth,
+    record_audit,
+)
 from sightline.api.schemas.common import GB_ID_PATTERN, ErrorOut
 from sightline.api.schemas.live import LiveOut, LiveUrls
 from sightline.gb28181.errors import (
@@ -101,10 +109,10 @@ def media_path(channel_id: str) -> str:
     return f"/api/v1/media/live/{channel_id}.mp4"
 
 
-def _urls(request: Request, channel_id: str, token: str) -> LiveUrls:
+def _urls(request: Request, channel_id: str, token: str, codec: str | None = None) -> LiveUrls:
     base = str(request.base_url).rstrip("/")
     ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
-    tail = f"{media_path(channel_id)}?token={token}"
+    tail = f"{media_path(channel_id)}?token={token}" + (f"&codec={codec}" if codec else "")
     rtsp_port = getattr(request.app.state, "rtsp_port", None)
     rtsp = (
         f"rtsp://{request.url.hostname}:{rtsp_port}/live/{channel_id}?token={token}"
@@ -137,10 +145,15 @@ async def start_live(
     wait: Annotated[
         bool, Query(description="answer after the first key frame; errors become statuses")
     ] = False,
+    codec: Annotated[
+        Literal["h264"] | None,
+        Query(description="h264: play URLs of the H.264 variant (H.265 cameras transcoded)"),
+    ] = None,
 ) -> LiveOut:
     """URLs to play the channel live, each with a short-lived stream token."""
-    # issue 8 introduces a separate live-view action; READ is issue 4's whole policy
-    await authorize(request, principal, Action.READ, Resource.channel(channel_id))
+    await authorize(request, principal, Action.LIVE, Resource.channel(channel_id))
+    # the token names the grant that allowed it (None: a role or default sharing did)
+    decision = await get_auth(request).decide(principal, Action.LIVE, Resource.channel(channel_id))
     live = get_live(request)
     mime_type = None
     with live_errors(channel_id):
@@ -154,6 +167,7 @@ async def start_live(
         action=StreamAction.LIVE,
         client=client_address(request),
         session_id=principal.claims.token_id if principal.claims is not None else None,
+        grant_id=decision.grant_id,
     )
     log.info(
         "live view of %s granted to %r from %s (token %s)",
@@ -162,9 +176,19 @@ async def start_live(
         client_address(request),
         claims.token_id,
     )
+    event = AuditEvent(
+        AuditAction.LIVE_START,
+        username=principal.username,
+        user_id=principal.user_id,
+        department=department_of(request, principal.user_id),
+        channel_id=channel_id,
+        address=client_address(request),
+        detail={"stage": "token", "token": claims.token_id},
+    )
+    record_audit(request, event)
     return LiveOut(
         channel_id=channel_id,
-        urls=_urls(request, channel_id, token),
+        urls=_urls(request, channel_id, token, codec),
         token=token,
         expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
         mime_type=mime_type,

@@ -1,9 +1,11 @@
 """``/api/v1/media/live/{id}.mp4?token=``: live fMP4 over WebSocket (players) and HTTP (tools).
 
 Both check the stream token (bound to user, channel, action and client), join the channel's
-shared stream and send the init segment, then one fragment per frame. The token's expiry
-only limits when a view may start; while it runs, revocation is checked every
-``RECHECK_S`` seconds, so a revoked token, login or grant stops the view.
+shared stream and send the init segment, then one fragment per frame. A token holder without
+the unmasked right on the channel gets its privacy-masked view (``masks.masked_stream``). The
+token's expiry only limits when a view may start; while it runs, revocation is checked every
+``RECHECK_S`` seconds, so a revoked token, login or grant stops the view (an unmasked view also
+stops when its holder loses the unmasked right).
 
 WebSocket messages: binary ones are the fMP4 byte stream in order; text ones are JSON:
 
@@ -25,27 +27,32 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from sightline.access.audit_events import AuditAction, AuditEvent, AuditOutcome
 from sightline.access.stream_tokens import StreamAction, StreamClaims, status_for
 from sightline.access.tokens import TokenError
-from sightline.api.deps import client_address
+from sightline.api.deps import client_address, department_of, record_audit
 from sightline.api.routers.live import (
     failure_of,
     get_live,
     get_stream_tokens,
     live_errors,
 )
+from sightline.api.routers.masks import masked_stream, unmasked_check
 from sightline.api.schemas.common import GB_ID_PATTERN, ErrorOut
+from sightline.gb28181.live import LiveService
 from sightline.media.fmp4 import Fmp4Packager, Fmp4Segment
-from sightline.media.hub import Viewer
+from sightline.media.hub import Opener, StreamKey, Viewer
+from sightline.media.variants import h264_key, h264_opener
 
-__all__ = ["RECHECK_S", "router"]
+__all__ = ["RECHECK_S", "Revoked", "fmp4_segments", "router", "send_close", "until_disconnect"]
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +61,59 @@ _GB_ID = re.compile(GB_ID_PATTERN)
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
+VideoCodec = Annotated[
+    Literal["h264"] | None,
+    Query(description="h264: H.265 cameras transcoded, for browsers without HEVC"),
+]
 
-class _Revoked(Exception):
-    """A running view's token was revoked (internal: ends the view)."""
+
+def _stream(live: LiveService, channel_id: str, codec: str | None) -> tuple[StreamKey, Opener]:
+    """The hub key and opener of the channel's live stream, or of its H.264 variant."""
+    if codec == "h264":
+        return h264_key(channel_id), h264_opener(
+            live.hub, StreamKey(channel_id), live.opener(channel_id)
+        )
+    return StreamKey(channel_id), live.opener(channel_id)
+
+
+def _audit(
+    conn: HTTPConnection,
+    action: AuditAction,
+    channel_id: str,
+    claims: StreamClaims | None,
+    **detail: str | float | None,
+) -> None:
+    """A view's start, end or refusal for the audit trail."""
+    event = AuditEvent(
+        action,
+        AuditOutcome.DENIED if action is AuditAction.PERMISSION_DENIED else AuditOutcome.OK,
+        username=claims.username if claims is not None else None,
+        user_id=claims.user_id if claims is not None else None,
+        department=department_of(conn, claims.user_id if claims is not None else None),
+        channel_id=channel_id,
+        address=conn.client.host if conn.client is not None else None,
+        detail={"stage": "stream", "token": claims.token_id if claims else None, **detail},
+    )
+    record_audit(conn, event)
+
+
+class Revoked(Exception):
+    """A running view's token was revoked (ends the view; live and playback share it)."""
 
     def __init__(self, error: TokenError) -> None:
         super().__init__(str(error))
         self.error = error
 
 
-async def _segments(
-    viewer: Viewer, packager: Fmp4Packager, claims: StreamClaims, conn: Request | WebSocket
+async def fmp4_segments(
+    viewer: Viewer,
+    packager: Fmp4Packager,
+    claims: StreamClaims,
+    conn: HTTPConnection,
+    also: Callable[[], None] | None = None,
 ) -> AsyncIterator[Fmp4Segment]:
-    """The viewer's units as fMP4 segments, re-checking revocation every RECHECK_S."""
+    """The viewer's units as fMP4 segments, re-checking revocation (and ``also``, raising
+    TokenError) every RECHECK_S."""
     tokens = get_stream_tokens(conn)
     next_check = time.monotonic() + RECHECK_S
     async for unit in viewer:
@@ -76,33 +123,46 @@ async def _segments(
             next_check = time.monotonic() + RECHECK_S
             try:
                 tokens.check(claims)
+                if also is not None:
+                    also()
             except TokenError as exc:
-                raise _Revoked(exc) from None
+                raise Revoked(exc) from None
 
 
 # -- WebSocket --------------------------------------------------------------------------------
 
 
-async def _close(ws: WebSocket, status: int, detail: str) -> None:
+async def send_close(ws: WebSocket, message: dict[str, object], code: int, reason: str) -> None:
+    """Send a last JSON message and close with ``code``, unless the player has gone."""
     if ws.application_state is not WebSocketState.CONNECTED:
         return
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-        await ws.send_json({"type": "error", "status": status, "detail": detail})
-        await ws.close(4000 + status, detail[:120])
+        await ws.send_json(message)
+        await ws.close(code, reason[:120])
 
 
-async def _until_disconnect(ws: WebSocket) -> None:
+async def _close(ws: WebSocket, status: int, detail: str) -> None:
+    message: dict[str, object] = {"type": "error", "status": status, "detail": detail}
+    await send_close(ws, message, 4000 + status, detail)
+
+
+async def until_disconnect(ws: WebSocket) -> None:
+    """Return when the player disconnects (players send nothing the server acts on)."""
     while (await ws.receive())["type"] != "websocket.disconnect":
-        pass  # the player sends nothing we act on
+        pass
 
 
-async def _play(ws: WebSocket, channel_id: str, claims: StreamClaims) -> None:
+async def _play(
+    ws: WebSocket, channel_id: str, claims: StreamClaims, codec: str | None = None
+) -> None:
     live = get_live(ws)
     await ws.send_json({"type": "status", "state": "connecting"})
-    async with live.view(channel_id) as viewer:
+    masked = await masked_stream(ws, claims)
+    check = unmasked_check(ws, claims) if masked is None else None
+    async with live.hub.view(*(masked or _stream(live, channel_id, codec))) as viewer:
         await ws.send_json({"type": "status", "state": "waiting"})
         packager, playing = Fmp4Packager(), False
-        async for segment in _segments(viewer, packager, claims, ws):
+        async for segment in fmp4_segments(viewer, packager, claims, ws, check):
             if segment.init:
                 await ws.send_json({"type": "init", "mime_type": segment.mime_type})
             await ws.send_bytes(segment.data)
@@ -113,7 +173,10 @@ async def _play(ws: WebSocket, channel_id: str, claims: StreamClaims) -> None:
 
 @router.websocket("/live/{channel_id}.mp4")
 async def live_websocket(
-    websocket: WebSocket, channel_id: str, token: Annotated[str | None, Query()] = None
+    websocket: WebSocket,
+    channel_id: str,
+    token: Annotated[str | None, Query()] = None,
+    codec: VideoCodec = None,
 ) -> None:
     """Live fMP4 over WebSocket (see the module docstring for the messages)."""
     await websocket.accept()
@@ -127,16 +190,21 @@ async def live_websocket(
         )
     except TokenError as exc:
         log.info("live view of %s refused to %s: %s", channel_id, client, exc)
+        _audit(websocket, AuditAction.PERMISSION_DENIED, channel_id, None, reason=str(exc))
         await _close(websocket, status_for(exc), str(exc))
         return
     log.info("live view of %s by %r from %s started", channel_id, claims.username, client)
-    play = asyncio.ensure_future(_play(websocket, channel_id, claims))
-    gone = asyncio.ensure_future(_until_disconnect(websocket))
+    _audit(websocket, AuditAction.LIVE_START, channel_id, claims, transport="ws")
+    started = time.monotonic()
+    play = asyncio.ensure_future(_play(websocket, channel_id, claims, codec))
+    gone = asyncio.ensure_future(until_disconnect(websocket))
     try:
         await asyncio.wait((play, gone), return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (play, gone):
             task.cancel()
+        held = round(time.monotonic() - started, 1)  # recorded even if this handler is cancelled
+        _audit(websocket, AuditAction.LIVE_STOP, channel_id, claims, transport="ws", seconds=held)
         # wait, not gather: gather would replace the server's own cancellation (anyio tells
         # its cancel scopes' CancelledErrors apart by their message) with the children's
         await asyncio.wait((play, gone))
@@ -152,7 +220,7 @@ async def _finish(ws: WebSocket, play: asyncio.Future[None], channel_id: str) ->
     exc = play.exception()
     if exc is None:
         await _close(ws, 502, f"stream of {channel_id} ended")
-    elif isinstance(exc, _Revoked):
+    elif isinstance(exc, Revoked):
         await _close(ws, 403, f"access revoked: {exc.error}")
     elif isinstance(exc, WebSocketDisconnect | OSError):
         return
@@ -184,6 +252,7 @@ async def live_http(
     channel_id: Annotated[str, Path(pattern=GB_ID_PATTERN)],
     request: Request,
     token: Annotated[str | None, Query(description="the token from POST .../live")] = None,
+    codec: VideoCodec = None,
 ) -> StreamingResponse:
     """Live fMP4 as one chunked HTTP body (``ffplay URL`` plays it)."""
     client = client_address(request)
@@ -192,18 +261,23 @@ async def live_http(
             token, channel_id=channel_id, action=StreamAction.LIVE, client=client
         )
     except TokenError as exc:
+        _audit(request, AuditAction.PERMISSION_DENIED, channel_id, None, reason=str(exc))
         raise HTTPException(status_for(exc), str(exc)) from None
     live = get_live(request)
     with live_errors(channel_id):
-        viewer = await live.join(channel_id)
-    packager = Fmp4Packager()
-    segments = _segments(viewer, packager, claims, request)
+        masked = await masked_stream(request, claims)
+        viewer = await live.hub.join(*(masked or _stream(live, channel_id, codec)))
+    check = unmasked_check(request, claims) if masked is None else None
+    segments = fmp4_segments(viewer, Fmp4Packager(), claims, request, check)
     try:
         with live_errors(channel_id):
             first = await anext(segments)  # failures before the first byte become statuses
     except BaseException:
         live.leave(viewer)
         raise
+
+    _audit(request, AuditAction.LIVE_START, channel_id, claims, transport="http")
+    started = time.monotonic()
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -214,6 +288,10 @@ async def live_http(
             log.info("HTTP live view of %s ended: %s", channel_id, exc)
         finally:
             live.leave(viewer)
+            held = round(time.monotonic() - started, 1)
+            _audit(
+                request, AuditAction.LIVE_STOP, channel_id, claims, transport="http", seconds=held
+            )
 
     return StreamingResponse(
         body(),
