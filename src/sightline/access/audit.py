@@ -309,7 +309,7 @@ class AuditLog:
 
     async def _write(self, events: list[AuditEvent]) -> None:
         now = self._monotonic()
-        async with self.database.session() as session:
+        async with self.database.write_session() as session:
             repo = AuditRepository(session)
             await repo.lock_chain()
             stored = await repo.head()
@@ -334,7 +334,7 @@ class AuditLog:
 
     async def _anchor_head(self) -> None:
         """Sign the chain head if records were written since the last anchor."""
-        async with self.database.session() as session:
+        async with self.database.write_session() as session:
             repo = AuditRepository(session)
             await repo.lock_chain()
             stored = await repo.head()

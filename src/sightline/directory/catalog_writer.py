@@ -195,7 +195,7 @@ class CatalogWriter:
     async def _write(self, batch: list[_Job]) -> dict[str, int | Exception]:
         at = self._wall_clock()
         results: dict[str, int | Exception] = {}
-        async with self._db.session() as session:
+        async with self._db.write_session() as session:
             devices = DeviceRepository(session)
             channels = ChannelRepository(session)
             ids = [job.device_id for job in batch]

@@ -187,7 +187,7 @@ class DeviceWriter:
         self.flushed_batches += 1
 
     async def _write(self, ops: list[Op], seen: dict[str, datetime]) -> None:
-        async with self._database.session() as session:
+        async with self._database.write_session() as session:
             for op in ops:
                 await op(session)
             await DeviceRepository(session).touch_many(seen)

@@ -14,6 +14,7 @@ engine instead issues ``BEGIN IMMEDIATE`` itself so DDL is all-or-nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -114,6 +115,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer: background batch writers take turns (see write_session).
+        self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     async def connect(cls, url: str, *, echo: bool = False) -> Database:
@@ -159,6 +162,22 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a background writer's batch; on SQLite, one such batch at a time.
+
+        Two SQLite transactions that both read and then write can fail at once with "database
+        is locked": the second writer's read snapshot is stale once the first commits, which
+        ``busy_timeout`` cannot wait out. The batch writers (device states, catalogs, audit)
+        therefore take turns here; PostgreSQL runs them side by side.
+        """
+        if self._write_turn is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self._write_turn, self.session() as session:
+            yield session
 
     async def close(self) -> None:
         """Close every pooled connection."""
