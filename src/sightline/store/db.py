@@ -167,10 +167,11 @@ class Database:
     async def write_session(self) -> AsyncIterator[AsyncSession]:
         """A session for a background writer's batch; on SQLite, one such batch at a time.
 
-        Two SQLite transactions that both read and then write can fail at once with "database
-        is locked": the second writer's read snapshot is stale once the first commits, which
-        ``busy_timeout`` cannot wait out. The batch writers (device states, catalogs, audit)
-        therefore take turns here; PostgreSQL runs them side by side.
+        SQLite lets one transaction write at a time; another writer waits at most
+        ``busy_timeout`` and then fails with "database is locked". A large batch on a starved
+        host can hold the lock longer than that, so the batch writers (device states, catalogs,
+        audit) wait for their turn here instead, without a time limit; PostgreSQL runs them
+        side by side.
         """
         if self._write_turn is None:
             async with self.session() as session:
