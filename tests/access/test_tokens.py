@@ -89,7 +89,7 @@ def test_a_correctly_signed_but_wrong_payload_is_malformed() -> None:
     signer = _signer()
     token, _ = signer.issue(7, "operator", NOW)
     head = "v1." + _b64(json.dumps({"u": True, "n": "x", "i": 1, "e": NOW + 9, "j": "j"}).encode())
-    signed = f"{head}.{_b64(signer._sign(head))}"
+    signed = f"{head}.{_b64(signer._seal.sign(head))}"
     with pytest.raises(MalformedToken):
         signer.verify(signed, NOW)
     assert signer.verify(token, NOW).user_id == 7

@@ -27,10 +27,7 @@ revoking a token, a user's tokens, a login or a grant stops the views it opened.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import json
 import math
 import secrets
 import time
@@ -40,11 +37,10 @@ from enum import StrEnum
 
 from sightline.access.tokens import (
     ExpiredToken,
-    ForgedToken,
     MalformedToken,
     RevokedToken,
     TokenError,
-    b64url_decode,
+    TokenSeal,
     b64url_encode,
 )
 
@@ -219,7 +215,14 @@ class StreamTokens:
     ) -> None:
         if len(key) < 16:
             raise ValueError("the stream-token key needs at least 16 bytes")
-        self._key = hmac.new(key, _KEY_LABEL, hashlib.sha256).digest()
+        self._seal = TokenSeal(
+            key,
+            _KEY_LABEL,
+            _VERSION,
+            max_length=MAX_STREAM_TOKEN_LENGTH,
+            not_ours="not a stream token",
+            forged="stream token signature does not match",
+        )
         self.ttl_s = ttl_s
         self.bind_client = bind_client
         self._clock = clock
@@ -229,9 +232,6 @@ class StreamTokens:
     def add_revocation_check(self, check: RevocationCheck) -> None:
         """Also consult ``check`` on verify and on every running-view re-check."""
         self._checks.append(check)
-
-    def _sign(self, signed_part: str) -> bytes:
-        return hmac.new(self._key, signed_part.encode("ascii"), hashlib.sha256).digest()
 
     def issue(
         self,
@@ -270,25 +270,11 @@ class StreamTokens:
             "s": claims.session_id,
             "g": claims.grant_id,
         }
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        signed_part = f"{_VERSION}.{b64url_encode(body)}"
-        return f"{signed_part}.{b64url_encode(self._sign(signed_part))}", claims
+        return self._seal.seal(payload), claims
 
     def decode(self, token: str) -> StreamClaims:
         """The claims of a genuine token, whatever its use or age; raises TokenError."""
-        if len(token) > MAX_STREAM_TOKEN_LENGTH or not token.isascii():
-            raise MalformedToken("not a stream token")
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _VERSION:
-            raise MalformedToken("not a stream token")
-        signature = b64url_decode(parts[2])
-        if not hmac.compare_digest(signature, self._sign(f"{parts[0]}.{parts[1]}")):
-            raise ForgedToken("stream token signature does not match")
-        try:
-            payload = json.loads(b64url_decode(parts[1]))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise MalformedToken("token payload is not JSON") from None
-        return _claims_from(payload)
+        return _claims_from(self._seal.open(token))
 
     def verify(
         self,

@@ -38,6 +38,7 @@ __all__ = [
     "RevokedToken",
     "TokenClaims",
     "TokenError",
+    "TokenSeal",
     "TokenSigner",
     "b64url_decode",
     "b64url_encode",
@@ -97,6 +98,55 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+class TokenSeal:
+    """``<version>.<base64url JSON>.<base64url HMAC-SHA256>`` strings, for both token kinds.
+
+    The HMAC key is derived from the server key with ``label``, so login and stream tokens
+    never verify as each other. ``not_ours``/``forged`` are the messages of the errors raised.
+    """
+
+    def __init__(
+        self,
+        key: bytes,
+        label: bytes,
+        version: str,
+        *,
+        max_length: int,
+        not_ours: str,
+        forged: str,
+    ) -> None:
+        self._key = hmac.new(key, label, hashlib.sha256).digest()
+        self._version = version
+        self._max_length = max_length
+        self._not_ours = not_ours
+        self._forged = forged
+
+    def sign(self, signed_part: str) -> bytes:
+        """The signature of ``<version>.<payload>``."""
+        return hmac.new(self._key, signed_part.encode("ascii"), hashlib.sha256).digest()
+
+    def seal(self, payload: dict[str, object]) -> str:
+        """The signed token carrying ``payload`` as compact JSON."""
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        signed_part = f"{self._version}.{b64url_encode(body)}"
+        return f"{signed_part}.{b64url_encode(self.sign(signed_part))}"
+
+    def open(self, token: str) -> object:
+        """The JSON payload of a genuine token; MalformedToken or ForgedToken otherwise."""
+        if len(token) > self._max_length or not token.isascii():
+            raise MalformedToken(self._not_ours)
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != self._version:
+            raise MalformedToken(self._not_ours)
+        signature = b64url_decode(parts[2])
+        if not hmac.compare_digest(signature, self.sign(f"{parts[0]}.{parts[1]}")):
+            raise ForgedToken(self._forged)
+        try:
+            return json.loads(b64url_decode(parts[1]))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise MalformedToken("token payload is not JSON") from None
+
+
 def _claims_from(payload: object) -> TokenClaims:
     if not isinstance(payload, dict):
         raise MalformedToken("token payload is not an object")
@@ -118,11 +168,15 @@ class TokenSigner:
     def __init__(self, key: bytes, lifetime_s: float) -> None:
         if len(key) < 16:
             raise ValueError("the token key needs at least 16 bytes")
-        self._key = hmac.new(key, _KEY_LABEL, hashlib.sha256).digest()
+        self._seal = TokenSeal(
+            key,
+            _KEY_LABEL,
+            _VERSION,
+            max_length=MAX_TOKEN_LENGTH,
+            not_ours="not a sightline token",
+            forged="token signature does not match",
+        )
         self.lifetime_s = lifetime_s
-
-    def _sign(self, signed_part: str) -> bytes:
-        return hmac.new(self._key, signed_part.encode("ascii"), hashlib.sha256).digest()
 
     def issue(self, user_id: int, username: str, now: float) -> tuple[str, TokenClaims]:
         """A new token for the user, valid from ``now`` for the lifetime."""
@@ -133,32 +187,18 @@ class TokenSigner:
             expires_at=round(now + self.lifetime_s, 3),
             token_id=b64url_encode(secrets.token_bytes(12)),
         )
-        payload = {
+        payload: dict[str, object] = {
             "u": claims.user_id,
             "n": claims.username,
             "i": claims.issued_at,
             "e": claims.expires_at,
             "j": claims.token_id,
         }
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        signed_part = f"{_VERSION}.{b64url_encode(body)}"
-        return f"{signed_part}.{b64url_encode(self._sign(signed_part))}", claims
+        return self._seal.seal(payload), claims
 
     def verify(self, token: str, now: float) -> TokenClaims:
         """The claims of ``token``; raises a :class:`TokenError` subclass if it is not valid now."""
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-            raise MalformedToken("not a sightline token")
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _VERSION:
-            raise MalformedToken("not a sightline token")
-        signature = b64url_decode(parts[2])
-        if not hmac.compare_digest(signature, self._sign(f"{parts[0]}.{parts[1]}")):
-            raise ForgedToken("token signature does not match")
-        try:
-            payload = json.loads(b64url_decode(parts[1]))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise MalformedToken("token payload is not JSON") from None
-        claims = _claims_from(payload)
+        claims = _claims_from(self._seal.open(token))
         if now >= claims.expires_at:
             raise ExpiredToken("token has expired")
         return claims
