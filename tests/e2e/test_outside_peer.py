@@ -4,30 +4,28 @@ Nothing of sightline's own stands in for the device. SIPp plays the camera's SIP
 (``gb_device.xml``: digest REGISTER and keepalives; ``gb_camera_answers.xml``: the 200 with an
 SDP answer to the INVITE, the BYE); on the ACK it writes where the offer asked for media. The
 video is H.264 muxed into MPEG-PS by FFmpeg's own muxer (PyAV's ``mpeg`` format), which writes
-no PSM and cuts frames across packs differently from sightline's muxer; a small sender here cuts
-that byte stream into 1,400-byte RTP packets (PT 96, the offer's SSRC, no marker bits: it does
-not know where frames end) and paces it in real time. The play URL's chunked fMP4 must decode
-in PyAV, and the platform must hang up (BYE) once the viewer has left.
+no PSM and cuts frames across packs differently from sightline's muxer; a small sender
+(``tests.e2e.outside_camera``) cuts that byte stream into 1,400-byte RTP packets (PT 96, the
+offer's SSRC, no marker bits: it does not know where frames end) and paces it in real time.
+The play URL's chunked fMP4 must decode in PyAV, and the platform must hang up (BYE) once the
+viewer has left.
 """
 
 from __future__ import annotations
 
-import io
-import socket
-import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
+from tests.e2e import outside_camera
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient
+from tests.e2e.outside_camera import ffmpeg_ps, send_rtp
 from tests.e2e.server import SightlineProcess, StartServer
-from tests.e2e.sipp import SCENARIOS, SippResult, run_sipp
-from tests.media.video import encode_pattern
+from tests.e2e.sipp import SippResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("sipp_binary")]
 
@@ -38,61 +36,19 @@ ENV = {
     "SIGHTLINE_MEDIA__RTP_PORTS": "31400-31499",
     "SIGHTLINE_MEDIA__GRACE_S": "0.5",
 }
-FPS = 25
-PAYLOAD = 1400
-
-
-def ffmpeg_ps(seconds: int) -> bytes:
-    """``seconds`` of 640x360 H.264 in MPEG-PS written by FFmpeg's muxer (not sightline's)."""
-    frames = encode_pattern("libx264", seconds * FPS, width=640, height=360, gop=FPS)
-    out = io.BytesIO()
-    with av.open(out, "w", format="mpeg") as container:
-        stream = container.add_stream("h264", rate=FPS)
-        stream.width, stream.height = 640, 360
-        stream.time_base = Fraction(1, 90000)
-        for f in frames:
-            packet = av.Packet(f.data)
-            packet.pts, packet.dts, packet.stream = f.pts_90k, f.dts_90k, stream
-            packet.time_base = Fraction(1, 90000)
-            container.mux(packet)
-    return out.getvalue()
-
-
-def send_rtp(ps: bytes, target: tuple[str, int], ssrc: int, seconds: float) -> int:
-    """Send ``ps`` as RTP/PS payloads spread evenly over ``seconds``; the packet count."""
-    chunks = [ps[i : i + PAYLOAD] for i in range(0, len(ps), PAYLOAD)]
-    header = struct.Struct("!BBHII").pack
-    started = time.monotonic()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for n, chunk in enumerate(chunks):
-            at = n * seconds / len(chunks)
-            timestamp = round(at * 90000) & 0xFFFFFFFF
-            sock.sendto(header(0x80, 96, n & 0xFFFF, timestamp, ssrc) + chunk, target)
-            ahead = started + at - time.monotonic()
-            if ahead > 0.005:
-                time.sleep(ahead)
-    return len(chunks)
 
 
 def run_camera(server: SightlineProcess, workdir: Path, invite_file: Path) -> SippResult:
-    """SIPp as the camera: register, keep alive KEEPALIVES seconds, answer what comes."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    injection = workdir / "camera.csv"
-    auth = f"[authentication username={DEVICE_ID} password={server.password}]"
-    injection.write_text(f"SEQUENTIAL\n{DEVICE_ID};{auth};{server.domain};{KEEPALIVES};\n")
-    return run_sipp(
-        "gb_device.xml",
-        server.sip_target,
-        injection=injection,
-        workdir=workdir,
-        calls=1,
+    """SIPp as this test's camera (see ``tests.e2e.outside_camera``)."""
+    return outside_camera.run_camera(
+        server,
+        workdir,
+        invite_file,
+        device_id=DEVICE_ID,
+        keepalives=KEEPALIVES,
+        answers="gb_camera_answers.xml",
         timeout_s=KEEPALIVES + 20,
         recv_timeout_ms=10_000,
-        trace_messages=True,
-        extra_args=[
-            *("-oocsf", str(SCENARIOS / "gb_camera_answers.xml")),
-            *("-key", "invite_file", str(invite_file)),
-        ],
     )
 
 
@@ -122,7 +78,7 @@ def test_sipp_camera_with_ffmpeg_muxed_ps_plays_as_fmp4(
     sightline_server: StartServer, tmp_path: Path
 ) -> None:
     server = sightline_server(env=ENV)
-    ps = ffmpeg_ps(seconds=4)
+    ps = ffmpeg_ps(seconds=4, width=640, height=360)
     invite_file = tmp_path / "invite.txt"
     with ThreadPoolExecutor(max_workers=2) as pool, ApiClient(server.http_url) as api:
         camera = pool.submit(run_camera, server, tmp_path / "sipp", invite_file)

@@ -4,29 +4,26 @@ SIPp plays the camera's SIP side (``gb_device.xml``: digest REGISTER and keepali
 ``gb_camera_playback.xml``: checks the offer's ``s=Playback``, ``u=<id>:0``, ``t=`` in Unix
 seconds and history SSRC, answers 200, and four seconds after the ACK sends the in-dialog
 MESSAGE MediaStatus 121). The video is H.264 muxed into MPEG-PS by FFmpeg's own muxer and sent
-as RTP by a small sender here. The session's fMP4 must decode in PyAV, the offer's ``t=`` must be
-the asked range, and the end-of-file MESSAGE must make the platform end the session with a BYE
-(SIPp fails the call otherwise).
+as RTP by a small sender (``tests.e2e.outside_camera``). The session's fMP4 must decode in
+PyAV, the offer's ``t=`` must be the asked range, and the end-of-file MESSAGE must make the
+platform end the session with a BYE (SIPp fails the call otherwise).
 """
 
 from __future__ import annotations
 
-import io
-import socket
-import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
+from tests.e2e import outside_camera
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient, ApiError
+from tests.e2e.outside_camera import ffmpeg_ps, send_rtp
 from tests.e2e.records_support import iso
 from tests.e2e.server import SightlineProcess, StartServer
-from tests.e2e.sipp import SCENARIOS, SippResult, run_sipp
-from tests.media.video import encode_pattern
+from tests.e2e.sipp import SippResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("sipp_binary")]
 
@@ -37,60 +34,19 @@ ENV = {
     "SIGHTLINE_MEDIA__RTP_PORTS": "31600-31699",
     "SIGHTLINE_RECORDING__ENABLED": "false",
 }
-FPS = 25
-PAYLOAD = 1400
-
-
-def ffmpeg_ps(seconds: int) -> bytes:
-    """``seconds`` of 320x240 H.264 in MPEG-PS written by FFmpeg's muxer."""
-    frames = encode_pattern("libx264", seconds * FPS, fps=FPS, gop=FPS)
-    out = io.BytesIO()
-    with av.open(out, "w", format="mpeg") as container:
-        stream = container.add_stream("h264", rate=FPS)
-        stream.width, stream.height = 320, 240
-        stream.time_base = Fraction(1, 90000)
-        for f in frames:
-            packet = av.Packet(f.data)
-            packet.pts, packet.dts, packet.stream = f.pts_90k, f.dts_90k, stream
-            packet.time_base = Fraction(1, 90000)
-            container.mux(packet)
-    return out.getvalue()
-
-
-def send_rtp(ps: bytes, target: tuple[str, int], ssrc: int, seconds: float) -> int:
-    """Send ``ps`` as RTP/PS payloads (PT 96) spread over ``seconds``; the packet count."""
-    chunks = [ps[i : i + PAYLOAD] for i in range(0, len(ps), PAYLOAD)]
-    header = struct.Struct("!BBHII").pack
-    started = time.monotonic()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for n, chunk in enumerate(chunks):
-            at = n * seconds / len(chunks)
-            sock.sendto(header(0x80, 96, n, round(at * 90000), ssrc) + chunk, target)
-            ahead = started + at - time.monotonic()
-            if ahead > 0.005:
-                time.sleep(ahead)
-    return len(chunks)
 
 
 def run_camera(server: SightlineProcess, workdir: Path, invite_file: Path) -> SippResult:
-    """SIPp as the camera: register, keep alive, answer the Playback INVITE."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    injection = workdir / "camera.csv"
-    auth = f"[authentication username={DEVICE_ID} password={server.password}]"
-    injection.write_text(f"SEQUENTIAL\n{DEVICE_ID};{auth};{server.domain};{KEEPALIVES};\n")
-    return run_sipp(
-        "gb_device.xml",
-        server.sip_target,
-        injection=injection,
-        workdir=workdir,
-        calls=1,
+    """SIPp as this test's camera (see ``tests.e2e.outside_camera``)."""
+    return outside_camera.run_camera(
+        server,
+        workdir,
+        invite_file,
+        device_id=DEVICE_ID,
+        keepalives=KEEPALIVES,
+        answers="gb_camera_playback.xml",
         timeout_s=KEEPALIVES + 25,
         recv_timeout_ms=15_000,
-        trace_messages=True,
-        extra_args=[
-            *("-oocsf", str(SCENARIOS / "gb_camera_playback.xml")),
-            *("-key", "invite_file", str(invite_file)),
-        ],
     )
 
 
