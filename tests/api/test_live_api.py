@@ -24,18 +24,15 @@ from sightline.access.stream_tokens import StreamAction, StreamTokens
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
 from sightline.api.routers import media
-from sightline.config import Gb28181Settings, MediaSettings
 from sightline.directory import DirectoryService
-from sightline.gb28181.live import LiveService
 from sightline.gb28181.live_dialog import MediaCalls
-from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.media.hub import StreamHub
-from sightline.media.ports import RtpPortAllocator
 from sightline.sip.stats import SipStats
 from sightline.store import Database
 from tests.access.fixtures import FakeClock, Sleeps
-from tests.gb28181.device_peer import PLATFORM, Platform, start_platform
+from tests.gb28181.device_peer import Platform
 from tests.gb28181.live_peer import AckRecordingEndpoint, MediaDevice
+from tests.gb28181.live_platform import start_live_platform
 from tests.store.conftest import sqlite_url
 
 KEY = b"live-api-test-key-0123456789abcd"
@@ -94,29 +91,10 @@ async def _start(sqlite_migrated: Path, tmp_path: Path, tokens: StreamTokens) ->
     auth = AuthService(database, KEY, token_lifetime_s=3600, sleep=Sleeps())
     await auth.create_user("operator", PASSWORD)
     (tmp_path / "sip").mkdir()
-    platform = await start_platform(
-        tmp_path / "sip",
-        Gb28181Settings(
-            query_timeout_s=0.5,
-            catalog_timeout_s=0.5,
-            catalog_subscribe_expires_s=0,
-            alarm_subscribe_expires_s=0,
-        ),
+    wired = await start_live_platform(
+        tmp_path / "sip", rtp_ports="48000-48999", grace_s=0.1, locate=_locate
     )
-    settings = MediaSettings(rtp_ports="48000-48999", bind_host="127.0.0.1", invite_timeout_s=1)
-    hub = StreamHub(grace_s=0.1, first_frame_timeout_s=3.0, no_media_timeout_s=2.0)
-    calls = MediaCalls(platform.endpoint, platform.manager.addressing, timeout_s=1.0)
-    calls.attach()
-    live = LiveService(
-        calls=calls,
-        devices=platform.manager,
-        hub=hub,
-        ports=RtpPortAllocator.from_range(settings.rtp_port_range),
-        ssrc=SsrcAllocator(PLATFORM),
-        settings=settings,
-        media_host="127.0.0.1",
-        locate=_locate,
-    )
+    platform, hub, calls, live = wired.platform, wired.hub, wired.calls, wired.live
     cameras = {}
     for channel, (device_id, behaviour) in CAMERAS.items():
         if behaviour is None:

@@ -42,24 +42,21 @@ from sightline.analytics.masks import MaskService
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
 from sightline.api.routers import media
-from sightline.config import Gb28181Settings, MediaSettings
 from sightline.directory import DirectoryService
-from sightline.gb28181.live import LiveService
 from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.manscdp import CatalogItem
-from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.media.downloads import Downloads
 from sightline.media.hub import StreamHub, StreamKey
 from sightline.media.playback import RecordSource, RecordSourceName
 from sightline.media.playback_sessions import PlaybackSessions
-from sightline.media.ports import RtpPortAllocator
 from sightline.sip.stats import SipStats
 from sightline.store import Database, DeviceRepository
 from sightline.store.models.access import ROOT_DEPARTMENT_ID, Role
 from sightline.store.repositories.access import AccessRepository
 from tests.access.fixtures import FakeClock, Sleeps
-from tests.gb28181.device_peer import PLATFORM, Platform, start_platform
+from tests.gb28181.device_peer import Platform
 from tests.gb28181.live_peer import AckRecordingEndpoint, MediaDevice
+from tests.gb28181.live_platform import start_live_platform
 from tests.store.conftest import make_device, sqlite_migrated, sqlite_url
 
 __all__ = ["sqlite_migrated"]
@@ -149,29 +146,10 @@ async def _start(
     await auth.ensure_admin(ADMIN_PASSWORD)
     await auth.create_user("viewer", VIEWER_PASSWORD)
     (tmp_path / "sip").mkdir()
-    platform = await start_platform(
-        tmp_path / "sip",
-        Gb28181Settings(
-            query_timeout_s=0.5,
-            catalog_timeout_s=0.5,
-            catalog_subscribe_expires_s=0,
-            alarm_subscribe_expires_s=0,
-        ),
+    wired = await start_live_platform(
+        tmp_path / "sip", rtp_ports="45000-45499", grace_s=0.2, locate=_locate
     )
-    settings = MediaSettings(rtp_ports="45000-45499", bind_host="127.0.0.1", invite_timeout_s=1)
-    hub = StreamHub(grace_s=0.2, first_frame_timeout_s=3.0, no_media_timeout_s=2.0)
-    calls = MediaCalls(platform.endpoint, platform.manager.addressing, timeout_s=1.0)
-    calls.attach()
-    live = LiveService(
-        calls=calls,
-        devices=platform.manager,
-        hub=hub,
-        ports=RtpPortAllocator.from_range(settings.rtp_port_range),
-        ssrc=SsrcAllocator(PLATFORM),
-        settings=settings,
-        media_host="127.0.0.1",
-        locate=_locate,
-    )
+    platform, hub, calls, live = wired.platform, wired.hub, wired.calls, wired.live
     cameras = {}
     for channel, device in ((CHANNEL, CAMERA), (PLAIN, PLAIN_CAMERA)):
         camera = MediaDevice(platform.device(device, endpoint=AckRecordingEndpoint()))

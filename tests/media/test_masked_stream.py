@@ -21,16 +21,13 @@ import pytest
 
 from sightline.analytics.masked_stream import MaskedStreams, masked_key
 from sightline.analytics.masks import MaskService
-from sightline.config import Gb28181Settings, MediaSettings
 from sightline.gb28181.live import LiveService
-from sightline.gb28181.live_dialog import MediaCalls
-from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.media.fmp4 import Fmp4Packager
 from sightline.media.hub import StreamHub, StreamKey, Viewer
-from sightline.media.ports import RtpPortAllocator
 from sightline.store import Database
-from tests.gb28181.device_peer import PLATFORM, Platform, start_platform, until
+from tests.gb28181.device_peer import until
 from tests.gb28181.live_peer import AckRecordingEndpoint, MediaDevice
+from tests.gb28181.live_platform import start_live_platform
 from tests.store.conftest import sqlite_migrated, sqlite_url
 
 __all__ = ["sqlite_migrated"]
@@ -59,29 +56,10 @@ async def masked(sqlite_migrated: Path, tmp_path: Path) -> AsyncIterator[Masked]
     shutil.copyfile(sqlite_migrated, tmp_path / "masks.db")
     database = await Database.connect(sqlite_url(tmp_path / "masks.db"))
     (tmp_path / "sip").mkdir()
-    platform: Platform = await start_platform(
-        tmp_path / "sip",
-        Gb28181Settings(
-            query_timeout_s=0.5,
-            catalog_timeout_s=0.5,
-            catalog_subscribe_expires_s=0,
-            alarm_subscribe_expires_s=0,
-        ),
+    wired = await start_live_platform(
+        tmp_path / "sip", rtp_ports="46000-46499", grace_s=0.2, locate=_locate
     )
-    settings = MediaSettings(rtp_ports="46000-46499", bind_host="127.0.0.1", invite_timeout_s=1)
-    hub = StreamHub(grace_s=0.2, first_frame_timeout_s=3.0, no_media_timeout_s=2.0)
-    calls = MediaCalls(platform.endpoint, platform.manager.addressing, timeout_s=1.0)
-    calls.attach()
-    live = LiveService(
-        calls=calls,
-        devices=platform.manager,
-        hub=hub,
-        ports=RtpPortAllocator.from_range(settings.rtp_port_range),
-        ssrc=SsrcAllocator(PLATFORM),
-        settings=settings,
-        media_host="127.0.0.1",
-        locate=_locate,
-    )
+    platform, hub, calls, live = wired.platform, wired.hub, wired.calls, wired.live
     camera = MediaDevice(platform.device(CAMERA, endpoint=AckRecordingEndpoint()))
     camera.interval_s = 0.02  # 200 frames: 4 s of video, long enough to change the mask
     await camera.start()
