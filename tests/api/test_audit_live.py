@@ -74,15 +74,15 @@ def test_websocket_view_records_token_start_and_stop(audited_live: AuditedLive) 
     api = audited_live.api
     ws_session(api, api.play_url(GOOD), 5)
     stops = audited_live.wait_for(AuditAction.LIVE_STOP)
-    starts = audited_live.records(AuditAction.LIVE_START)
-    assert [s.detail["stage"] for s in starts] == ["token", "stream"]
-    token_id = starts[0].detail["token"]
-    assert starts[1].detail == {"stage": "stream", "token": token_id, "transport": "ws"}
-    assert {s.username for s in [*starts, *stops]} == {"operator"}
-    assert {s.channel_id for s in [*starts, *stops]} == {GOOD}
+    [issued] = audited_live.records(AuditAction.LIVE_TOKEN)
+    [start] = audited_live.records(AuditAction.LIVE_START)  # one view, one live.start
+    token_id = issued.detail["token"]
+    assert start.detail == {"token": token_id, "transport": "ws"}
+    assert {s.username for s in [issued, start, *stops]} == {"operator"}
+    assert {s.channel_id for s in [issued, start, *stops]} == {GOOD}
     assert stops[0].detail["transport"] == "ws"
     assert isinstance(stops[0].detail["seconds"], float)
-    assert stops[0].seq > starts[1].seq
+    assert issued.seq < start.seq < stops[0].seq
 
 
 def test_refused_websocket_is_a_denial_record(audited_live: AuditedLive) -> None:
@@ -104,6 +104,7 @@ def test_http_view_records_start_and_stop(audited_live: AuditedLive) -> None:
     [stop] = audited_live.wait_for(AuditAction.LIVE_STOP)
     assert stop.detail["transport"] == "http"
     starts = audited_live.records(AuditAction.LIVE_START)
-    assert [s.detail.get("transport") for s in starts] == [None, "http"]
+    assert [s.detail.get("transport") for s in starts] == ["http"]
+    assert len(audited_live.records(AuditAction.LIVE_TOKEN)) == 1
     assert api.client.get(url.split("?")[0]).status_code == 401
     assert len(audited_live.wait_for(AuditAction.PERMISSION_DENIED)) == 1

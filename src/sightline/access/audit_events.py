@@ -21,10 +21,12 @@ class AuditAction(StrEnum):
 
     LOGIN = "login"
     LOGOUT = "logout"
-    LIVE_START = "live.start"
+    LIVE_TOKEN = "live.token"  # a view was granted: a stream token issued
+    LIVE_START = "live.start"  # the stream itself started playing to the viewer
     LIVE_STOP = "live.stop"
     PTZ = "ptz"
-    PLAYBACK_START = "playback.start"
+    PLAYBACK_OPEN = "playback.open"  # a playback session opened (device or platform)
+    PLAYBACK_START = "playback.start"  # its stream started playing to the viewer
     PLAYBACK_STOP = "playback.stop"
     PLAYBACK_CONTROL = "playback.control"
     DOWNLOAD = "download"

@@ -177,13 +177,13 @@ async def start_live(
         claims.token_id,
     )
     event = AuditEvent(
-        AuditAction.LIVE_START,
+        AuditAction.LIVE_TOKEN,
         username=principal.username,
         user_id=principal.user_id,
         department=department_of(request, principal.user_id),
         channel_id=channel_id,
         address=client_address(request),
-        detail={"stage": "token", "token": claims.token_id},
+        detail={"token": claims.token_id},
     )
     record_audit(request, event)
     return LiveOut(

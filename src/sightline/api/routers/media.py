@@ -92,7 +92,7 @@ def _audit(
         department=department_of(conn, claims.user_id if claims is not None else None),
         channel_id=channel_id,
         address=conn.client.host if conn.client is not None else None,
-        detail={"stage": "stream", "token": claims.token_id if claims else None, **detail},
+        detail={"token": claims.token_id if claims else None, **detail},
     )
     record_audit(conn, event)
 

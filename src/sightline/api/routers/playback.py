@@ -125,7 +125,7 @@ async def start_playback(
         _audit(
             request,
             principal,
-            AuditAction.PLAYBACK_START,
+            AuditAction.PLAYBACK_OPEN,
             channel_id,
             outcome,
             source=body.source.value,

@@ -96,7 +96,7 @@ def _audit(
         user_id=claims.user_id,
         channel_id=session.channel_id,
         address=conn.client.host if conn.client is not None else None,
-        detail={"stage": "stream", "session": session.id, "token": claims.token_id, **detail},
+        detail={"session": session.id, "token": claims.token_id, **detail},
     )
     record_audit(conn, event)
 
