@@ -25,6 +25,8 @@ from sightline.directory.trees import (
     RegionForest,
     build_group_views,
     build_region_views,
+    prune_groups,
+    prune_regions,
 )
 from sightline.gb28181 import civil
 from sightline.gb28181.manscdp import CatalogItem
@@ -57,6 +59,18 @@ class Page(Generic[T]):
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Trees:
+    """The trees as loaded at ``loaded_at``, with the records they were built from."""
+
+    loaded_at: float
+    region_records: tuple[Region, ...]
+    group_records: tuple[Group, ...]
+    placements: tuple[ChannelPlacement, ...]
+    regions: RegionForest
+    groups: tuple[GroupView, ...]
+
+
 class DirectoryService:
     """Catalog import and directory queries."""
 
@@ -74,7 +88,7 @@ class DirectoryService:
         self._wall_clock = wall_clock
         self._clock = clock
         self._tree_cache_s = tree_cache_s
-        self._trees: tuple[float, RegionForest, tuple[GroupView, ...]] | None = None
+        self._trees: _Trees | None = None
         self._writer = CatalogWriter(database, wall_clock)
 
     # -- CatalogSink ------------------------------------------------------------------------
@@ -169,24 +183,44 @@ class DirectoryService:
         async with self._db.session() as session:
             return await ChannelRepository(session).get(channel_id)
 
-    async def region_tree(self) -> RegionForest:
-        """Provinces → cities → counties → townships with channel counts."""
-        return (await self._load_trees())[1]
+    async def region_tree(self, visible: Callable[[str], bool] | None = None) -> RegionForest:
+        """Provinces → cities → counties → townships with channel counts.
 
-    async def group_tree(self) -> tuple[GroupView, ...]:
-        """Business groups and virtual organisations, nested, with channel counts."""
-        return (await self._load_trees())[2]
+        With ``visible``, only the channels it keeps are counted and empty areas are left out,
+        so a department sees the counts and areas of what it may see, nothing more.
+        """
+        trees = await self._load_trees()
+        if visible is None:
+            return trees.regions
+        placements = [c for c in trees.placements if visible(c.channel_id)]
+        return prune_regions(build_region_views(trees.region_records, placements))
 
-    async def _load_trees(self) -> tuple[float, RegionForest, tuple[GroupView, ...]]:
+    async def group_tree(
+        self, visible: Callable[[str], bool] | None = None
+    ) -> tuple[GroupView, ...]:
+        """Business groups and virtual organisations, nested, with channel counts.
+
+        With ``visible``, counts cover only the channels it keeps and empty groups are left out.
+        """
+        trees = await self._load_trees()
+        if visible is None:
+            return trees.groups
+        placements = [c for c in trees.placements if visible(c.channel_id)]
+        return prune_groups(build_group_views(trees.group_records, placements))
+
+    async def _load_trees(self) -> _Trees:
         now = self._clock()
-        if self._trees is not None and now - self._trees[0] < self._tree_cache_s:
+        if self._trees is not None and now - self._trees.loaded_at < self._tree_cache_s:
             return self._trees
         async with self._db.session() as session:
             regions = await _all_regions(DirectoryRepository(session))
             groups = await _all_groups(DirectoryRepository(session))
             placements = await _placements(ChannelRepository(session))
-        trees = (
+        trees = _Trees(
             now,
+            tuple(regions),
+            tuple(groups),
+            tuple(placements),
             build_region_views(regions, placements),
             build_group_views(groups, placements),
         )

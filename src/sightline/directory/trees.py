@@ -19,6 +19,8 @@ __all__ = [
     "RegionView",
     "build_group_views",
     "build_region_views",
+    "prune_groups",
+    "prune_regions",
 ]
 
 
@@ -143,3 +145,33 @@ def _in_cycle(group: Group, by_id: Mapping[str, Group]) -> bool:
         seen.add(parent)
         parent = by_id[parent].parent_id
     return False
+
+
+def prune_regions(forest: RegionForest) -> RegionForest:
+    """The forest without areas that hold no channel in their subtree (for a filtered view)."""
+
+    def keep(node: RegionView) -> RegionView | None:
+        if node.total_channels == 0:
+            return None
+        kids = tuple(k for k in (keep(c) for c in node.children) if k is not None)
+        return RegionView(
+            node.code, node.name, node.named, node.level, node.channel_count,
+            node.total_channels, kids,
+        )  # fmt: skip
+
+    roots = tuple(r for r in (keep(root) for root in forest.roots) if r is not None)
+    return RegionForest(roots, forest.unplaced)
+
+
+def prune_groups(groups: Sequence[GroupView]) -> tuple[GroupView, ...]:
+    """The groups that hold a channel themselves or somewhere below (for a filtered view)."""
+
+    def keep(group: GroupView) -> GroupView | None:
+        kids = tuple(k for k in (keep(c) for c in group.children) if k is not None)
+        if group.channel_count == 0 and not kids:
+            return None
+        return GroupView(
+            group.id, group.kind, group.name, group.business_group_id, group.channel_count, kids
+        )
+
+    return tuple(g for g in (keep(group) for group in groups) if g is not None)
