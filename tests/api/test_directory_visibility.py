@@ -32,7 +32,7 @@ def _group_counts(nodes: list[Any]) -> dict[str, int]:
 
 
 def _placed(tree: Any) -> int:
-    return sum(r["total_channels"] for r in tree["regions"]) + tree["unplaced"]
+    return int(sum(r["total_channels"] for r in tree["regions"])) + int(tree["unplaced"])
 
 
 def test_counts_follow_what_each_user_may_see(access_api: AccessApi) -> None:
