@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sightline.media.playback import RecordSourceName
 from sightline.media.recording import NoRecordingError, PlatformRecordSource, SegmentPlayback
 from sightline.media.recording.files import SegmentFiles
 from sightline.media.recording.index import ClosedSegment
+from sightline.media.recording.mp4_reader import ParsedSegment
+from sightline.media.recording.player import load_segment
 from sightline.media.recording.segments import SegmentAssembler, SegmentOp
 from sightline.store.repositories.recording import RecordingStore
 from tests.media.recording.conftest import T0, h264_units
@@ -178,3 +181,40 @@ async def test_export_writes_an_mp4_of_the_range(
             tmp_path / "none.mp4",
             progress.append,
         )
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return list(root.glob("cancelled.mp4*"))
+
+
+async def test_a_cancelled_export_stops_writing_and_leaves_no_file(
+    source: PlatformRecordSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    loaded: list[str] = []
+    second = asyncio.Event()
+    gate = threading.Event()
+
+    def slow_load(path: Path) -> tuple[bytes, ParsedSegment]:
+        loaded.append(path.name)
+        if len(loaded) == 2:
+            loop.call_soon_threadsafe(second.set)
+            gate.wait(10)  # the second segment is read only once the export was cancelled
+        return load_segment(path)
+
+    monkeypatch.setattr("sightline.media.recording.source.load_segment", slow_load)
+    out = tmp_path / "cancelled.mp4"
+    task = asyncio.ensure_future(
+        source.export(CHANNEL, T0, T0 + timedelta(seconds=12), out, lambda f: None)
+    )
+    await asyncio.wait_for(second.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.set()
+    for _ in range(500):  # the worker thread notices at its next sample and drops the file
+        if not _leftovers(tmp_path):
+            break
+        await asyncio.sleep(0.01)
+    assert not _leftovers(tmp_path)
+    assert len(loaded) == 2  # no segment read after the cancel

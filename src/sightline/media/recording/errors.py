@@ -4,14 +4,21 @@ MediaError
 └── RecordingError            platform recording cannot do what was asked
     ├── Mp4FormatError        a segment file is not the fragmented MP4 this package writes
     ├── PlanError             a recording plan is malformed (bad time range, weekday)
-    └── NoRecordingError      nothing is recorded for the channel in the requested time
+    ├── NoRecordingError      nothing is recorded for the channel in the requested time
+    └── ExportCancelledError  an export was cancelled; its partial file is gone
 """
 
 from __future__ import annotations
 
 from sightline.media.errors import MediaError
 
-__all__ = ["Mp4FormatError", "NoRecordingError", "PlanError", "RecordingError"]
+__all__ = [
+    "ExportCancelledError",
+    "Mp4FormatError",
+    "NoRecordingError",
+    "PlanError",
+    "RecordingError",
+]
 
 
 class RecordingError(MediaError):
@@ -28,3 +35,7 @@ class PlanError(RecordingError, ValueError):
 
 class NoRecordingError(RecordingError, LookupError):
     """No recorded segment covers the requested time."""
+
+
+class ExportCancelledError(RecordingError):
+    """An export was cancelled while its worker thread was writing; the partial file is gone."""

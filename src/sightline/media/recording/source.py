@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sightline.media.mp4_writer import Mp4Writer
 from sightline.media.playback import RecordSegment, RecordSourceName
-from sightline.media.recording.errors import NoRecordingError
+from sightline.media.recording.errors import ExportCancelledError, NoRecordingError
 from sightline.media.recording.index import SegmentIndex, SegmentRow
 from sightline.media.recording.mp4_reader import sample_unit
 from sightline.media.recording.player import SegmentPlayback, keyframe_at_or_before, load_segment
@@ -109,7 +110,14 @@ class PlatformRecordSource:
         def report(fraction: float) -> None:
             loop.call_soon_threadsafe(progress, min(1.0, max(0.0, fraction)))
 
-        path = await asyncio.to_thread(self._export, rows, start, end, destination, report)
+        stop = threading.Event()
+        try:
+            path = await asyncio.to_thread(
+                self._export, rows, start, end, destination, report, stop=stop
+            )
+        except asyncio.CancelledError:
+            stop.set()  # the worker thread drops the partial file at its next sample
+            raise
         progress(1.0)
         return path
 
@@ -120,12 +128,16 @@ class PlatformRecordSource:
         end: datetime,
         destination: Path,
         report: Callable[[float], None],
+        *,
+        stop: threading.Event,
     ) -> Path:
         writer = Mp4Writer(destination)
         span = (end - start).total_seconds()
         first_t: datetime | None = None
         try:
             for row in rows:
+                if stop.is_set():
+                    raise ExportCancelledError(f"export to {destination.name} cancelled")
                 data, parsed = load_segment(self.root / row.path)
                 offset = max(0, round((start - row.start).total_seconds() * parsed.timescale))
                 begin = keyframe_at_or_before(parsed, offset) if first_t is None else 0
@@ -135,6 +147,8 @@ class PlatformRecordSource:
                     )
                     if t >= end:
                         break
+                    if stop.is_set():
+                        raise ExportCancelledError(f"export to {destination.name} cancelled")
                     first_t = first_t or t
                     dts = round((t - first_t).total_seconds() * 90000)
                     writer.write(sample_unit(data, sample, parsed.codec, parsed.timescale, dts))
