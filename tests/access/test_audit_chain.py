@@ -124,6 +124,15 @@ def test_normalise_makes_values_storable() -> None:
     json.loads(canonical_bytes(record))  # finite, valid JSON
 
 
+def test_long_detail_keys_cut_to_the_same_prefix_are_all_kept() -> None:
+    prefix = "k" * LIMITS.detail_key
+    raw = event(detail={prefix + "a": 1, prefix + "b": 2, prefix + "c": 3})
+    out = normalise(raw).detail
+    assert sorted(out.values(), key=str) == [1, 2, 3]
+    assert all(len(k) <= LIMITS.detail_key for k in out)
+    assert normalise(raw).detail == out  # the same event stores the same keys every time
+
+
 def test_detail_is_capped_in_items() -> None:
     raw = event(detail={f"k{i}": i for i in range(100)})
     assert len(normalise(raw).detail) == LIMITS.detail_items

@@ -115,8 +115,14 @@ def _detail_value(value: object, limits: FieldLimits) -> DetailValue:
 
 
 def _detail(detail: Mapping[str, object], limits: FieldLimits) -> dict[str, DetailValue]:
-    items = list(detail.items())[: limits.detail_items]
-    return {str(_text(k, limits.detail_key)): _detail_value(v, limits) for k, v in items}
+    out: dict[str, DetailValue] = {}
+    for k, v in list(detail.items())[: limits.detail_items]:
+        key, n = str(_text(k, limits.detail_key)), 2
+        while key in out:  # two long keys cut to the same prefix: keep both, numbered
+            suffix = f"~{n}"
+            key, n = str(_text(k, limits.detail_key - len(suffix))) + suffix, n + 1
+        out[key] = _detail_value(v, limits)
+    return out
 
 
 def _fields(event: AuditEvent, limits: FieldLimits = LIMITS) -> dict[str, Any]:
