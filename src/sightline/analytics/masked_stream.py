@@ -14,7 +14,9 @@ While the channel has no masks the masked view passes the camera's units through
 very next picture is masked and re-encoded (:class:`~sightline.analytics.masked_video.
 MaskedVideo`), so a viewer who started watching before the first mask was drawn is covered
 too. :class:`~sightline.analytics.masks.MaskService` announces every change; the running view
-applies it from the next picture. Audio units pass untouched.
+applies it from the next picture. Audio units pass untouched. Video this package cannot
+decode (MPEG-4, SVAC) fails closed: it passes only while the channel has no masks, and is
+dropped (logged once per stream) while it has some, so a masked viewer never sees it unmasked.
 
 The opener joins the live stream before it returns, so the live stream's failures (device
 offline, INVITE refused, never arrived) reach masked viewers as the errors a live viewer gets.
@@ -31,7 +33,7 @@ from sightline.analytics.masked_video import MASKED_OPTIONS, MaskedVideo
 from sightline.analytics.masking import PrivacyMask
 from sightline.analytics.masks import MaskService
 from sightline.media.hub import Opener, StreamHub, StreamKey, Viewer
-from sightline.media.ps_format import Codec
+from sightline.media.ps_format import AUDIO_CODECS, Codec
 from sightline.media.ps_frames import AccessUnit
 from sightline.media.transcode import TranscodeOptions
 
@@ -64,10 +66,21 @@ class MaskedUpstream:
 
     async def frames(self) -> AsyncIterator[AccessUnit]:
         """The live stream's units with the video masked and re-encoded as H.264."""
+        refused = False
         try:
             async for unit in self.source:
-                if unit.codec not in _VIDEO:
+                if unit.codec in AUDIO_CODECS:
                     yield unit
+                    continue
+                if unit.codec not in _VIDEO:  # cannot be decoded here, so cannot be masked
+                    if not self.video.mask:
+                        yield unit
+                    elif not refused:
+                        refused = True
+                        log.warning(
+                            "masked view: %s video cannot be masked; withheld while masks exist",
+                            unit.codec,
+                        )
                     continue
                 for out in await asyncio.to_thread(self.video.push, unit):
                     yield out
