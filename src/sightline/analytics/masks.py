@@ -59,6 +59,10 @@ class MaskService:
             self._cache[channel_id] = cached
         return cached
 
+    def cached_mask(self, channel_id: str) -> PrivacyMask | None:
+        """The channel's mask as last read or set here, without the database (None: not read)."""
+        return self._cache.get(channel_id)
+
     async def replace(
         self,
         channel_id: str,

@@ -43,6 +43,7 @@ from sightline.media.hub import Opener, StreamKey
 
 __all__ = [
     "get_masked_streams",
+    "masked_recording_check",
     "masked_stream",
     "refuse_masked_recording",
     "router",
@@ -158,6 +159,29 @@ def unmasked_check(conn: HTTPConnection, claims: StreamClaims) -> Callable[[], N
             raise RevokedToken(
                 f"the right to see {claims.channel_id} unmasked was withdrawn: "
                 "start the view again for the masked picture"
+            )
+
+    return check
+
+
+def masked_recording_check(conn: HTTPConnection, claims: StreamClaims) -> Callable[[], None] | None:
+    """For a running playback: a check raising RevokedToken once the channel has masks and the
+    viewer may not see it unmasked (None: the node has no masked views). Recordings are served
+    as recorded, so a mask drawn while a playback runs ends that playback for such a viewer, as
+    :func:`refuse_masked_recording` would have refused it. Run with the token re-check."""
+    streams = get_masked_streams(conn)
+    if streams is None:
+        return None
+    model = cast(AuthService, conn.app.state.auth).access
+    resource = Resource.channel(claims.channel_id)
+
+    def check() -> None:
+        if not streams.masks.cached_mask(claims.channel_id):
+            return
+        if not model.decide_now(claims.user_id, Action.UNMASKED, resource).allowed:
+            raise RevokedToken(
+                f"privacy masks were drawn on {claims.channel_id} and its recordings are not "
+                "masked: playback needs the right to see it unmasked"
             )
 
     return check

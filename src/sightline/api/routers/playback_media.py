@@ -3,7 +3,8 @@
 The same delivery as live view (:mod:`.media`): the token (action ``playback``, bound to the
 user, the session's channel and the client) is checked, the viewer joins the session's stream
 in the hub, and gets an init segment, then one fragment per frame. Only the session's owner may
-play it. Revocation is checked every ``media.RECHECK_S`` seconds while it plays.
+play it. Revocation is checked every ``media.RECHECK_S`` seconds while it plays, and so are
+privacy masks drawn meanwhile (recordings are not masked: such a viewer's playback ends).
 
 WebSocket text messages are those of live view plus the clean end of a recording::
 
@@ -37,6 +38,7 @@ from sightline.access.stream_tokens import (
 from sightline.access.tokens import TokenError
 from sightline.api.deps import record_audit
 from sightline.api.routers.live import failure_of, get_stream_tokens
+from sightline.api.routers.masks import masked_recording_check
 from sightline.api.routers.media import Revoked, fmp4_segments, send_close, until_disconnect
 from sightline.api.routers.records import get_playback
 from sightline.api.schemas.common import ErrorOut
@@ -129,7 +131,8 @@ async def _play(ws: WebSocket, session: PlaybackSession, claims: StreamClaims) -
     try:
         await ws.send_json({"type": "status", "state": "waiting"})
         playing = False
-        async for segment in fmp4_segments(viewer, Fmp4Packager(), claims, ws):
+        check = masked_recording_check(ws, claims)
+        async for segment in fmp4_segments(viewer, Fmp4Packager(), claims, ws, check):
             if segment.init:
                 await ws.send_json({"type": "init", "mime_type": segment.mime_type})
             await ws.send_bytes(segment.data)
@@ -212,7 +215,8 @@ async def playback_http(
         viewer = await _join(session, request)
     except Exception as exc:
         raise HTTPException(*_failure(exc, session)) from None
-    segments = fmp4_segments(viewer, Fmp4Packager(), claims, request)
+    check = masked_recording_check(request, claims)
+    segments = fmp4_segments(viewer, Fmp4Packager(), claims, request, check)
     try:
         first = await anext(segments)
     except BaseException as exc:
