@@ -13,7 +13,12 @@ settings but a queue large enough never to spill:
    committed (a writer that keeps up has a shallow queue and a lag of about one batch);
 3. **burst**: ``--records`` events offered at once, time until all are committed: the writer's
    maximum rate;
-4. **verification**: ``verify_chain`` over everything written (records/s).
+4. **verification**: ``verify_chain`` over everything written (records/s);
+5. **the peer**, in the same run: Python's stdlib ``sqlite3`` inserting the very same chained
+   rows (built beforehand with ``chain()``, so the peer pays for no hashing, no queue and no
+   ORM) with ``executemany`` in transactions of ``audit.batch_max`` rows, into the same migrated
+   table and indexes, WAL and ``synchronous=NORMAL`` as ``store/db.py`` sets: the floor of what
+   SQLite itself costs. The ratio of sightline's burst to it is printed.
 
 Run: ``.venv/bin/python benchmarks/audit_rate.py`` (``--help`` for the options).
 """
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -40,6 +47,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the tests package importa
 from tests.pg import postgres_server, unavailable_reason  # noqa: E402
 
 from sightline.access.audit import AuditLog  # noqa: E402
+from sightline.access.audit_chain import ChainHead, chain, format_time  # noqa: E402
 from sightline.access.audit_events import AuditAction, AuditEvent  # noqa: E402
 from sightline.access.audit_verify import verify_chain  # noqa: E402
 from sightline.config import AuditSettings  # noqa: E402
@@ -103,7 +111,7 @@ def events(count: int) -> list[AuditEvent]:
             department="交警支队",
             channel_id=f"3402000000132{i % 500:07d}",
             address="192.0.2.10",
-            detail={"stage": "stream", "transport": "ws", "token": f"t{i}"},
+            detail={"transport": "ws", "token": f"t{i}"},
         )
         for i in range(count)
     ]
@@ -210,6 +218,64 @@ async def run_backend(name: str, url: str, args: argparse.Namespace, spill_dir: 
         await database.close()
 
 
+@dataclass
+class Peer:
+    """The stdlib sqlite3 insert of the same rows."""
+
+    records: int
+    wall_s: float
+    cpu_s: float
+
+    def lines(self, sightline: Result) -> list[str]:
+        """Human-readable summary with the ratio to sightline's SQLite burst."""
+        ours = sightline.burst / sightline.burst_cpu_s
+        theirs = self.records / self.cpu_s
+        return [
+            "peer: stdlib sqlite3 executemany of the same chained rows (WAL, synchronous=NORMAL)",
+            f"  write rate               {self.records / self.wall_s:9.0f} records/s "
+            f"({self.records} in {self.wall_s:.2f} s; {theirs:.0f} per CPU-second)",
+            f"  sightline's burst per CPU-second is {ours / theirs:.0%} of the peer's",
+        ]
+
+
+async def sqlite_peer(work: Path, count: int, batch: int) -> Peer:
+    """Insert ``count`` chained rows with stdlib sqlite3 into a freshly migrated database."""
+    url = default_sqlite_url(work / "peer")
+    (work / "peer").mkdir()
+    await migrate(url)
+    records, _ = chain(ChainHead(), events(count))
+    rows = [
+        (
+            r.seq, format_time(r.at).removesuffix("Z").replace("T", " "), r.action, r.outcome,
+            r.username, r.user_id, r.department, r.channel_id, r.address, r.purpose,
+            json.dumps(dict(r.detail), ensure_ascii=False), r.prev_hash, r.hash,
+        )
+        for r in records
+    ]  # fmt: skip
+    path = url.split("///", 1)[1]
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        started, cpu = time.perf_counter(), time.process_time()
+        for offset in range(0, count, batch):
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO audit_records (seq, at, action, outcome, username, user_id, "
+                "department, channel_id, address, purpose, detail, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows[offset : offset + batch],
+            )
+            conn.execute("COMMIT")
+        wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        (stored,) = conn.execute("SELECT count(*) FROM audit_records").fetchone()
+    finally:
+        conn.close()
+    if stored != count:
+        raise SystemExit(f"peer stored {stored} of {count} rows")
+    return Peer(count, wall_s, cpu_s)
+
+
 @contextlib.contextmanager
 def postgres(enabled: bool) -> Iterator[str | None]:
     """A throwaway PostgreSQL server's URL, or ``None`` when disabled or not installed."""
@@ -235,11 +301,13 @@ def main() -> None:
         work = Path(tmp)
         url = default_sqlite_url(work)
         results.append(asyncio.run(run_backend("SQLite", url, args, work)))
+        peer = asyncio.run(sqlite_peer(work, args.records, AuditSettings().batch_max))
         with postgres(not args.no_pg) as pg_url:
             if pg_url is not None:
                 results.append(asyncio.run(run_backend("PostgreSQL", pg_url, args, work)))
     for result in results:
         print("\n".join(result.lines()))
+    print("\n".join(peer.lines(results[0])))
 
 
 if __name__ == "__main__":
