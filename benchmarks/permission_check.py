@@ -10,7 +10,11 @@ mix of channel, group and region). Then times, single-threaded:
 * the stream-token re-check a running view makes every two seconds
   (``sightline.access.stream_policy.policy_check``: login revocations + policy);
 * ``visible_channels`` for a restricted user (what a channel list filters with);
-* building the snapshot from the loaded rows (what a reload costs besides the queries).
+* building the snapshot from the loaded rows (what a reload costs besides the queries);
+* the **peer**, in the same run: the same channel decisions as one SQL query per check against
+  an in-memory SQLite copy of the same rows (``benchmarks/permission_sql_peer.py``), what a
+  system that asks its database on every request pays; both are first run on random
+  (user, channel, action) triples and the answers that differ are counted (expected: none).
 
 Each ns/check figure is the best of five rounds, so other load on the machine inflates it less.
 
@@ -21,19 +25,26 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from sightline.access.actions import Action, Resource
-from sightline.access.model import AccessModel
-from sightline.access.policy import decide, visible_channels
-from sightline.access.snapshot import AccessSnapshot, build_snapshot
-from sightline.access.stream_policy import policy_check
-from sightline.access.stream_tokens import StreamAction, StreamClaims
-from sightline.access.tokens import Revocations
-from sightline.store.models.access import Classification, GrantAction, Role, ScopeKind, Sharing
-from sightline.store.repositories.access import (
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.permission_sql_peer import SqlPolicy, Tables, agreement  # noqa: E402
+from sightline.access.actions import Action, Resource  # noqa: E402
+from sightline.access.model import AccessModel  # noqa: E402
+from sightline.access.policy import decide, visible_channels  # noqa: E402
+from sightline.access.snapshot import AccessSnapshot, build_snapshot  # noqa: E402
+from sightline.access.stream_policy import policy_check  # noqa: E402
+from sightline.access.stream_tokens import StreamAction, StreamClaims  # noqa: E402
+from sightline.access.tokens import Revocations  # noqa: E402
+from sightline.store.models.access import Classification, GrantAction, Role, ScopeKind, Sharing  # noqa: E402
+from sightline.store.repositories.access import (  # noqa: E402
     ChannelOwnership,
     ChannelPlace,
     Department,
@@ -47,16 +58,6 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def _channel_id(i: int) -> str:
     return f"3402{i % 100:02d}00001320{i:06d}"
-
-
-Tables = tuple[
-    list[Department],
-    list[Member],
-    list[ChannelOwnership],
-    list[ChannelPlace],
-    list[GroupLink],
-    list[Grant],
-]
 
 
 def _tables(args: argparse.Namespace) -> Tables:
@@ -245,6 +246,29 @@ def main() -> None:
         f"{applicable} personal grants): {visible_ms:.1f} ms"
     )
     print(f"build_snapshot from loaded rows: {build_ms:.1f} ms")
+
+    sql = SqlPolicy(tables)
+    try:
+        samples, allowed, differ = agreement(sql, snap, NOW, 3000)
+        grantee, scope = granted[0] or 0, granted[1]
+        peer = [
+            (rows[0], lambda: sql.allowed(operator.user_id, Action.LIVE, own, NOW)),
+            (rows[1], lambda: sql.allowed(grantee, Action.LIVE, scope, NOW)),
+            (rows[2], lambda: sql.allowed(denied_user, Action.EXPORT, own, NOW)),
+        ]
+        assert sql.allowed(operator.user_id, Action.LIVE, own, NOW)
+        assert sql.allowed(grantee, Action.LIVE, scope, NOW)
+        assert not sql.allowed(denied_user, Action.EXPORT, own, NOW)
+        print(
+            f"\npeer: one SQL query per check (stdlib sqlite3, in memory, same rows); "
+            f"{samples} random decisions ({allowed} allowed): {differ} answers differ"
+        )
+        print(f"{'what':<40} {'ns/check':>10} {'SQL ns/check':>13} {'ratio':>7}")
+        for (name, ns), (_, fn) in zip(rows[:3], peer, strict=True):
+            peer_ns = _per_call_ns(fn, max(n // 20, 100))
+            print(f"{name:<40} {ns:>10,.0f} {peer_ns:>13,.0f} {peer_ns / ns:>6.1f}x")
+    finally:
+        sql.close()
 
 
 if __name__ == "__main__":
