@@ -14,6 +14,37 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Response
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+# A JS statement defining ``readTimeRow(video)``: the Unix ms the simulator wrote into the time
+# row of the frame a <video> shows now (sightline.sim.video's layout for 640x360: cells of
+# width // 56 pixels, the row one cell from the top, two guard cells each side, 44 bits of Unix
+# ms), with the row's black/white contrast and the frame width. Put it at the top of an
+# evaluated function's body.
+READ_TIME_ROW_JS = """const readTimeRow = (video) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0);
+    const cell = Math.floor(canvas.width / 56);
+    const inner = Math.max(1, Math.floor(cell / 4));
+    const means = [];
+    for (let k = 0; k < 52; k++) {
+      const x0 = (2 + k) * cell + inner;
+      const pixels = ctx.getImageData(x0, cell + inner, cell - 2 * inner, cell - 2 * inner).data;
+      let sum = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        sum += 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
+      }
+      means.push(sum / (pixels.length / 4));
+    }
+    const white = (means[0] + means[51]) / 2, black = (means[1] + means[50]) / 2;
+    const threshold = (white + black) / 2;
+    let value = 0;
+    for (let k = 2; k < 46; k++) value = value * 2 + (means[k] > threshold ? 1 : 0);
+    return { value, contrast: white - black, width: canvas.width };
+  };
+"""
 # No traffic beyond 127.0.0.1: Chromium's background services (updates, sync, QUIC probes)
 # are switched off, and Playwright's own browser downloads are never used.
 CHROMIUM_ARGS = (

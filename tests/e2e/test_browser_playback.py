@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import ConsoleLog, chromium, require_browser
+from tests.e2e.browser import READ_TIME_ROW_JS, ConsoleLog, chromium, require_browser
 from tests.e2e.records_support import demo_node, full_hour_file, iso
 
 pytestmark = pytest.mark.e2e
 
 # Plays a playback WebSocket URL in a <video> through MSE; after ``waitS`` seconds of play,
-# reads the time row of the shown frame (the layout of sightline.sim.video for 640x360: cells
-# of width // 56 pixels, the row one cell from the top, two guard cells each side, 44 bits of
-# Unix ms and a 4-bit check) and returns it with the playing state.
-PLAY_AND_READ_JS = """async ([url, waitS]) => {
+# reads the time row of the shown frame (READ_TIME_ROW_JS) and returns it with the playing state.
+PLAY_AND_READ_JS = (
+    """async ([url, waitS]) => {
+  """
+    + READ_TIME_ROW_JS
+    + """
   const video = document.createElement("video");
   video.muted = true;
   document.body.appendChild(video);
@@ -55,31 +57,12 @@ PLAY_AND_READ_JS = """async ([url, waitS]) => {
     }
   }
   await new Promise((ok) => setTimeout(ok, waitS * 1000));
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0);
-  const cell = Math.floor(canvas.width / 56);
-  const inner = Math.max(1, Math.floor(cell / 4));
-  const means = [];
-  for (let k = 0; k < 52; k++) {
-    const x0 = (2 + k) * cell + inner;
-    const pixels = ctx.getImageData(x0, cell + inner, cell - 2 * inner, cell - 2 * inner).data;
-    let sum = 0;
-    for (let i = 0; i < pixels.length; i += 4) {
-      sum += 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
-    }
-    means.push(sum / (pixels.length / 4));
-  }
-  const white = (means[0] + means[51]) / 2, black = (means[1] + means[50]) / 2;
-  const threshold = (white + black) / 2;
-  let value = 0;
-  for (let k = 2; k < 46; k++) value = value * 2 + (means[k] > threshold ? 1 : 0);
+  const row = readTimeRow(video);
   ws.close();
-  return { unixMs: value, contrast: white - black, width: canvas.width,
+  return { unixMs: row.value, contrast: row.contrast, width: row.width,
            playing: !video.paused, currentTime: video.currentTime, messages };
 }"""
+)
 
 
 def test_chromium_plays_a_recording_at_the_asked_time(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import pytest
 from sightline.api.console import CONSOLE_DIR
 from sightline.sim.history import recordings
 from tests.e2e.api_client import ADMIN_PASSWORD
-from tests.e2e.browser import ConsoleLog, chromium, require_browser
+from tests.e2e.browser import READ_TIME_ROW_JS, ConsoleLog, chromium, require_browser
 from tests.e2e.records_support import DemoNode, demo_node, frame_times, full_hour_file
 
 if TYPE_CHECKING:
@@ -38,37 +38,21 @@ VIEWER_PASSWORD = "viewer-password-1"
 CLIP_S = 10
 
 # The recorded instant (Unix ms) in the time row of the frame the page's <video> shows now
-# (sightline.sim.video's layout for 640x360: cells of width // 56 pixels, the row one cell from
-# the top, two guard cells each side, 44 bits of Unix ms), with the time the page displays.
-READ_FRAME_JS = """() => {
+# (READ_TIME_ROW_JS), with the time the page displays.
+READ_FRAME_JS = (
+    """() => {
+  """
+    + READ_TIME_ROW_JS
+    + """
   const video = document.querySelector("[data-testid=pb-video]");
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0);
-  const cell = Math.floor(canvas.width / 56);
-  const inner = Math.max(1, Math.floor(cell / 4));
-  const means = [];
-  for (let k = 0; k < 52; k++) {
-    const x0 = (2 + k) * cell + inner;
-    const pixels = ctx.getImageData(x0, cell + inner, cell - 2 * inner, cell - 2 * inner).data;
-    let sum = 0;
-    for (let i = 0; i < pixels.length; i += 4) {
-      sum += 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
-    }
-    means.push(sum / (pixels.length / 4));
-  }
-  const white = (means[0] + means[51]) / 2, black = (means[1] + means[50]) / 2;
-  const threshold = (white + black) / 2;
-  let value = 0;
-  for (let k = 2; k < 46; k++) value = value * 2 + (means[k] > threshold ? 1 : 0);
+  const row = readTimeRow(video);
   const shown = document.querySelector("[data-testid=pb-time]");
-  return { frameMs: value, contrast: white - black, width: canvas.width,
+  return { frameMs: row.value, contrast: row.contrast, width: row.width,
            shownMs: shown ? Number(shown.dataset.ms) : null,
            fromMs: shown ? Number(shown.dataset.from) : null,
            paused: video.paused, currentTime: video.currentTime };
 }"""
+)
 PLAYING_JS = """(after) => {
   const video = document.querySelector("[data-testid=pb-video]");
   const state = document.querySelector("[data-testid=pb-state]").dataset.state;
