@@ -15,6 +15,25 @@ if TYPE_CHECKING:
 
 CHROMIUM = Path("/usr/bin/chromium")
 
+# Draws a <video>'s current frame into a canvas and summarises its pixels: its size, the
+# share of pixels brighter than luma 32, and the mean luma. Evaluate on the video element.
+FRAME_STATS_JS = """(video) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(video, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let lit = 0, sum = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const luma = (data[i] * 299 + data[i + 1] * 587 + data[i + 2] * 114) / 1000;
+    sum += luma;
+    if (luma > 32) lit += 1;
+  }
+  const pixels = data.length / 4;
+  return { width: canvas.width, height: canvas.height, lit: lit / pixels, mean: sum / pixels };
+}"""
+
 # A JS statement defining ``readTimeRow(video)``: the Unix ms the simulator wrote into the time
 # row of the frame a <video> shows now (sightline.sim.video's layout for 640x360: cells of
 # width // 56 pixels, the row one cell from the top, two guard cells each side, 44 bits of Unix

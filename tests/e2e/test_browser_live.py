@@ -9,31 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.browser import ConsoleLog, chromium, require_browser
+from tests.e2e.browser import FRAME_STATS_JS, ConsoleLog, chromium, require_browser
 from tests.e2e.server import start_sightline
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "browser-admin"
-
-# Draws the current video frame into a canvas and summarises its pixels.
-FRAME_STATS_JS = """() => {
-  const video = document.getElementById("video");
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0);
-  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  let lit = 0, sum = 0;
-  for (let i = 0; i < data.length; i += 4) {
-    const luma = (data[i] * 299 + data[i + 1] * 587 + data[i + 2] * 114) / 1000;
-    sum += luma;
-    if (luma > 32) lit += 1;
-  }
-  const pixels = data.length / 4;
-  return { width: canvas.width, height: canvas.height, lit: lit / pixels, mean: sum / pixels };
-}"""
 
 
 def _first_channel(http_url: str) -> str:
@@ -87,7 +68,7 @@ def test_player_page_plays_demo_camera(tmp_path: Path) -> None:
                 arg=started,
                 timeout=8_000,
             )
-            stats = page.evaluate(FRAME_STATS_JS)
+            stats = page.locator("#video").evaluate(FRAME_STATS_JS)
             status = page.inner_text("#status")
             page.close()
         assert (stats["width"], stats["height"]) == (640, 360), stats

@@ -37,7 +37,7 @@ from sightline.store import (
     migrate,
 )
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient
-from tests.e2e.browser import ConsoleLog, chromium, require_browser
+from tests.e2e.browser import FRAME_STATS_JS, ConsoleLog, chromium, require_browser
 from tests.e2e.server import SightlineProcess, start_sightline
 from tests.store.conftest import make_device
 
@@ -55,23 +55,6 @@ BIG_COUNTIES = [f"1101{n:02d}" for n in range(1, 11)]
 BIG_PER_COUNTY = 1000
 FAST_S = 2.0  # "within a couple of seconds" for tree rendering and search answers
 
-# Draws a tile's current video frame into a canvas and summarises its pixels.
-FRAME_STATS_JS = """(video) => {
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0);
-  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  let lit = 0, sum = 0;
-  for (let i = 0; i < data.length; i += 4) {
-    const luma = (data[i] * 299 + data[i + 1] * 587 + data[i + 2] * 114) / 1000;
-    sum += luma;
-    if (luma > 32) lit += 1;
-  }
-  const pixels = data.length / 4;
-  return { width: canvas.width, height: canvas.height, lit: lit / pixels, mean: sum / pixels };
-}"""
 TILE_PLAYING_JS = """(index) => {
   const tile = document.querySelector(`[data-testid=tile-${index}]`);
   const video = tile && tile.querySelector("video");

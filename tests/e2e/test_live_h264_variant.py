@@ -15,10 +15,8 @@ import pytest
 
 from sightline.api.console import CONSOLE_DIR
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient
-from tests.e2e.browser import ConsoleLog, chromium, require_browser
+from tests.e2e.browser import FRAME_STATS_JS, ConsoleLog, chromium, require_browser
 from tests.e2e.server import SightlineProcess, StartServer
-from tests.e2e.test_browser_live import FRAME_STATS_JS
-from tests.e2e.test_console_browser import FRAME_STATS_JS as TILE_FRAME_STATS_JS
 from tests.e2e.test_console_browser import TILE_PLAYING_JS
 from tests.e2e.test_simulator_fleet import Simulator, start_simulator
 
@@ -110,7 +108,7 @@ def test_browser_without_hevc_plays_an_h265_camera(
             " return !v.paused && v.readyState >= 2 && v.currentTime > 1; }",
             timeout=20_000,
         )
-        stats = page.evaluate(FRAME_STATS_JS)
+        stats = page.locator("#video").evaluate(FRAME_STATS_JS)
         page.close()
     assert hevc is False  # else this test would not show the transcode path
     assert (stats["width"], stats["height"]) == (640, 360), stats
@@ -142,7 +140,7 @@ def test_console_wall_plays_an_h265_camera_in_a_browser_without_hevc(
         page.click("[data-testid=tile-0]")
         page.locator(f"[data-testid=tree-channel-{channel}]").dblclick()
         page.wait_for_function(TILE_PLAYING_JS, arg=0, timeout=20_000)
-        stats = page.locator("[data-testid=tile-0] video").evaluate(TILE_FRAME_STATS_JS)
+        stats = page.locator("[data-testid=tile-0] video").evaluate(FRAME_STATS_JS)
         page.close()
     assert (stats["width"], stats["height"]) == (640, 360), stats
     assert stats["lit"] > 0.05 and stats["mean"] > 8, f"frame is black: {stats}"
