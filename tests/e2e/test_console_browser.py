@@ -9,22 +9,18 @@ where a camera's head points after the PTZ buttons are pressed.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from sightline.api.console import CONSOLE_DIR
 from sightline.sim.config import DeviceGroup, SimConfig
-from sightline.sim.host import SimHost
-from sightline.sim.ptz_state import PtzPosition
 from sightline.sim.video import VideoSettings
 from sightline.store import (
     Channel,
@@ -39,6 +35,7 @@ from sightline.store import (
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient
 from tests.e2e.browser import FRAME_STATS_JS, ConsoleLog, chromium, require_browser
 from tests.e2e.server import SightlineProcess, start_sightline
+from tests.e2e.sim_thread import SimThread, start_sim_thread
 from tests.store.conftest import make_device
 
 if TYPE_CHECKING:
@@ -46,7 +43,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 SERVER_ID = "34020000002000000001"
 SIM_CAMERAS = 9
 # The seeded directory: one lower platform with 10 counties of 1,000 channels each.
@@ -63,37 +59,6 @@ TILE_PLAYING_JS = """(index) => {
 }"""
 
 
-@dataclass
-class SimThread:
-    """Simulated IPCs on their own event loop in a background thread."""
-
-    host: SimHost
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the simulator's loop and return its result."""
-        done: Future[T] = Future()
-
-        def run() -> None:
-            try:
-                done.set_result(fn())
-            except BaseException as exc:  # handed to the caller's thread
-                done.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(run)
-        return done.result(10.0)
-
-    def position(self, channel_id: str) -> PtzPosition:
-        """Where a channel's head points now."""
-        return self.call(lambda: self.host.ptz_position(channel_id))
-
-    def stop(self) -> None:
-        """Unregister and stop the simulator."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(15.0)
-
-
 def start_sim(server: SightlineProcess, cameras: int) -> SimThread:
     """Start ``cameras`` simulated IPCs and wait until all are registered."""
     config = SimConfig(
@@ -106,28 +71,7 @@ def start_sim(server: SightlineProcess, cameras: int) -> SimThread:
         # Nine encoders share the machine with the server and the browser: a light stream.
         video=VideoSettings(fps=12, bitrate_kbps=300),
     )
-    loop = asyncio.new_event_loop()
-    started: Future[SimThread] = Future()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        host = SimHost(config)
-        try:
-            loop.run_until_complete(host.start())
-            if not loop.run_until_complete(host.wait_registered(cameras, timeout_s=20)):
-                raise TimeoutError(f"the {cameras} simulated cameras did not register in 20 s")
-        except BaseException as exc:
-            started.set_exception(exc)
-            loop.run_until_complete(host.stop(unregister=False))
-            loop.close()
-            return
-        started.set_result(SimThread(host, loop, threading.current_thread()))
-        loop.run_forever()
-        loop.run_until_complete(host.stop(unregister=True))
-        loop.close()
-
-    threading.Thread(target=run, name="simulator", daemon=True).start()
-    return started.result(30.0)
+    return start_sim_thread(config, registered=cameras)
 
 
 async def seed_big_directory(data_dir: Path) -> None:

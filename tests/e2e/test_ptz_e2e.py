@@ -12,13 +12,10 @@ hand from the standard's rules (GB/T 28181-2016 A.3), with the default address 1
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -31,10 +28,10 @@ from sightline.sip.endpoint import IncomingRequest
 from sightline.sip.message import Response
 from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient, ApiError
 from tests.e2e.server import SightlineProcess, StartServer
+from tests.e2e.sim_thread import SimThread, start_sim_thread
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 SERVER_ID = "34020000002000000001"
 DEVICE_ID = "34020000001320000001"  # the simulator's first IPC
 CHANNEL_ID = "34020000001310000001"  # its one camera channel
@@ -70,41 +67,26 @@ class RecordingInbound(Inbound):
 
 
 @dataclass
-class SimThread:
-    """A SimHost on its own event loop in a background thread."""
+class PtzCamera:
+    """The simulated dome camera's thread and what its MESSAGE handler saw."""
 
-    host: SimHost
+    sim: SimThread
     inbound: RecordingInbound
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the simulator's loop and return its result (no data race)."""
-        done: Future[T] = Future()
-
-        def run() -> None:
-            try:
-                done.set_result(fn())
-            except BaseException as exc:  # handed to the caller's thread
-                done.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(run)
-        return done.result(10.0)
 
     def position(self) -> PtzPosition:
         """Where the channel's head points now."""
-        return self.call(lambda: self.host.ptz_position(CHANNEL_ID))
+        return self.sim.position(CHANNEL_ID)
 
     def commands(self) -> list[str]:
         """The PTZCmd strings the channel received, in order."""
-        return self.call(lambda: [cmd for target, cmd in self.inbound.ptz_commands])
+        return self.sim.call(lambda: [cmd for target, cmd in self.inbound.ptz_commands])
 
     def targets(self) -> set[str]:
         """The DeviceIDs the PTZ commands were addressed to."""
-        return self.call(lambda: {target for target, _ in self.inbound.ptz_commands})
+        return self.sim.call(lambda: {target for target, _ in self.inbound.ptz_commands})
 
 
-def start_sim_thread(server: SightlineProcess) -> SimThread:
+def start_camera(server: SightlineProcess) -> PtzCamera:
     """Start one simulated IPC registering to ``server`` and wait until it is registered."""
     config = SimConfig(
         server_host="127.0.0.1",
@@ -114,37 +96,21 @@ def start_sim_thread(server: SightlineProcess) -> SimThread:
         password=server.password,
         local_host="127.0.0.1",
     )
-    loop = asyncio.new_event_loop()
-    started: Future[SimThread] = Future()
+    recorders: list[RecordingInbound] = []
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        host = SimHost(config)
-        inbound = RecordingInbound(host)
-        host.inbound = inbound  # before start(): the endpoint takes its handlers from it
-        try:
-            loop.run_until_complete(host.start())
-            if not loop.run_until_complete(host.wait_registered(1, timeout_s=10)):
-                raise TimeoutError("the simulated camera did not register within 10 s")
-        except BaseException as exc:
-            started.set_exception(exc)
-            loop.run_until_complete(host.stop(unregister=False))
-            loop.close()
-            return
-        started.set_result(SimThread(host, inbound, loop, threading.current_thread()))
-        loop.run_forever()
-        loop.run_until_complete(host.stop(unregister=True))
-        loop.close()
+    def prepare(host: SimHost) -> None:
+        host.inbound = RecordingInbound(host)  # before start(): the endpoint takes it from here
+        recorders.append(host.inbound)
 
-    threading.Thread(target=run, name="simulator", daemon=True).start()
-    return started.result(20.0)
+    sim = start_sim_thread(config, registered=1, timeout_s=10, prepare=prepare)
+    return PtzCamera(sim, recorders[0])
 
 
 @pytest.fixture
-def sim_and_api(sightline_server: StartServer) -> Iterator[tuple[SimThread, ApiClient]]:
+def sim_and_api(sightline_server: StartServer) -> Iterator[tuple[PtzCamera, ApiClient]]:
     """``serve``, one simulated dome camera registered and onboarded, and a logged-in client."""
     server = sightline_server(env={"SIGHTLINE_ADMIN__PASSWORD": ADMIN_PASSWORD})
-    sim = start_sim_thread(server)
+    sim = start_camera(server)
     api = ApiClient(server.http_url)
     try:
         page, waited = api.wait_for(
@@ -156,9 +122,7 @@ def sim_and_api(sightline_server: StartServer) -> Iterator[tuple[SimThread, ApiC
         yield sim, api
     finally:
         api.close()
-        sim.loop.call_soon_threadsafe(sim.loop.stop)
-        sim.thread.join(15.0)
-        assert not sim.thread.is_alive(), "the simulator thread did not stop"
+        sim.sim.stop()
 
 
 def ptz(api: ApiClient, body: dict[str, Any]) -> None:
@@ -167,7 +131,7 @@ def ptz(api: ApiClient, body: dict[str, Any]) -> None:
 
 
 def test_ptz_commands_reach_the_camera_and_move_it(
-    sim_and_api: tuple[SimThread, ApiClient],
+    sim_and_api: tuple[PtzCamera, ApiClient],
 ) -> None:
     sim, api = sim_and_api
     home = sim.position()
@@ -202,7 +166,7 @@ def test_ptz_commands_reach_the_camera_and_move_it(
     assert sim.targets() == {CHANNEL_ID}
 
 
-def test_presets_set_call_and_delete(sim_and_api: tuple[SimThread, ApiClient]) -> None:
+def test_presets_set_call_and_delete(sim_and_api: tuple[PtzCamera, ApiClient]) -> None:
     sim, api = sim_and_api
     ptz(api, RIGHT[0])
     time.sleep(MOTION_S / 2)
@@ -246,7 +210,7 @@ def test_presets_set_call_and_delete(sim_and_api: tuple[SimThread, ApiClient]) -
     ],
 )
 def test_bad_ptz_requests_never_reach_the_camera(
-    sim_and_api: tuple[SimThread, ApiClient], body: dict[str, Any], status: int
+    sim_and_api: tuple[PtzCamera, ApiClient], body: dict[str, Any], status: int
 ) -> None:
     sim, api = sim_and_api
     with pytest.raises(ApiError, match=f"-> {status}"):
