@@ -7,10 +7,13 @@ STAMPS := .stamps
 # System packages the tests use: SIPp (outside SIP peer), PostgreSQL (second database backend),
 # Chromium (browser tests through Playwright, which drives this system browser) and a CJK font
 # (the console's Chinese text in browser tests and screenshots).
-APT_TEST := sip-tester postgresql chromium fonts-wqy-microhei
+APT_test := sip-tester postgresql chromium fonts-wqy-microhei
 # Benchmarks also run Kamailio as the reference SIP server, and the ffmpeg command line as the
 # reference for masked re-encoding.
-APT_BENCH := $(APT_TEST) kamailio ffmpeg
+APT_bench := $(APT_test) kamailio ffmpeg
+# The C compiler and Python headers for the optional C receive path (setup.py); without them
+# pip installs the pure-Python path and says so.
+APT_build := gcc libc6-dev python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench lint typecheck pytest install system-deps bench-deps clean console screenshots
@@ -35,7 +38,8 @@ $(CONSOLE_OUT): $(CONSOLE_SRC)
 screenshots: install system-deps
 	$(BIN)/python scripts/screenshots.py docs/screenshots
 
-$(STAMPS)/venv: pyproject.toml
+# setup.py builds the optional C hot path (src/sightline/media/_fastrtp.c) when a compiler is there.
+$(STAMPS)/venv: pyproject.toml setup.py src/sightline/media/_fastrtp.c $(STAMPS)/apt-build
 	@mkdir -p $(STAMPS)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -47,7 +51,7 @@ bench-deps: $(STAMPS)/apt-bench
 
 $(STAMPS)/apt-%: Makefile
 	@mkdir -p $(STAMPS)
-	@pkgs="$(if $(filter bench,$*),$(APT_BENCH),$(APT_TEST))"; \
+	@pkgs="$(APT_$*)"; \
 	if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then \
 		missing=$$(for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
@@ -80,9 +84,11 @@ bench: install bench-deps
 	$(BIN)/python benchmarks/devices_online.py --devices 10000
 	$(BIN)/python benchmarks/audit_rate.py
 	$(BIN)/python benchmarks/masking.py
+	$(BIN)/python benchmarks/audio_transcode.py
 	$(BIN)/python benchmarks/recording.py --channels 200 --seconds 30
 	$(BIN)/python benchmarks/permission_check.py
 	$(BIN)/python benchmarks/media_streams.py --streams 100,250,400,500
+	$(BIN)/python benchmarks/sim_streams.py --streams 50,200
 
 clean:
-	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis src/sightline/media/_fastrtp*.so build

@@ -24,7 +24,15 @@ from sightline.media.ps_format import Codec
 from sightline.media.ps_mux import PsMuxer
 from sightline.media.receiver import ReceiverOptions, UdpRtpReceiver
 
-__all__ = ["Clip", "make_clip", "pipeline_cost_us", "receive", "send"]
+__all__ = [
+    "Clip",
+    "make_clip",
+    "pipeline_cost_us",
+    "receive",
+    "receive_path",
+    "send",
+    "use_pure_python",
+]
 
 SSRC_BASE = 100_000_000
 FPS = 25
@@ -81,6 +89,24 @@ def pipeline_cost_us(clip: Clip, loops: int = 10, repeat: int = 5) -> tuple[floa
         return (time.process_time() - started) / len(datagrams) * 1e6
 
     return min(run(False) for _ in range(repeat)), min(run(True) for _ in range(repeat))
+
+
+def receive_path() -> str:
+    """Which receive path this process runs: the C extension's or the pure-Python one."""
+    from sightline.media import receiver
+
+    if receiver.recv_burst is None:
+        return "pure Python (sightline.media._fastrtp not built, or --pure-python)"
+    return "C extension sightline.media._fastrtp (recvmmsg bursts, start-code scans)"
+
+
+def use_pure_python() -> None:
+    """Run the pure-Python reference even where the C extension is built (for comparison)."""
+    from sightline.media import ps_demux, ps_frames, receiver
+
+    receiver.recv_burst = None
+    ps_demux.packet_start = ps_demux.packet_start_py
+    ps_frames.start_code = ps_frames.start_code_py
 
 
 def send(clip_path: Path, streams: int, seconds: float, first_port: int) -> int:

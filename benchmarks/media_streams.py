@@ -6,7 +6,8 @@ What a platform holding many cameras at once does with their video, measured on 
   is encoded once with PyAV, muxed with ``PsMuxer`` and cut into 1,400-byte RTP packets, then
   looped, only the RTP header rewritten per packet) sends K streams at 25 frames/s, spread
   evenly over each frame interval, to K UDP ports on 127.0.0.1;
-* a **receiver** process runs what ``sightline serve`` runs for a live stream, on uvloop:
+* a **receiver** process runs what ``sightline serve`` runs for a live stream, on uvloop
+  (with the optional C extension ``_fastrtp`` when it is built, as ``serve`` does):
   ``UdpRtpReceiver`` (RTP parse → SSRC check → ``JitterBuffer`` → ``PsDemuxer``, RTCP port and
   receiver reports) → ``StreamHub`` → one viewer per stream packaging fMP4 (``Fmp4Packager``);
 * the **physical limit**: the same sender into ``udp_sink.c`` (epoll + recvmmsg, counts
@@ -15,7 +16,8 @@ What a platform holding many cameras at once does with their video, measured on 
 For each K in ``--streams`` it prints packets/s, the receiver's CPU (user + system, % of one
 core), loss (packets the sender sent that never reached the demuxer), frames and fMP4 bytes out,
 and the C sink's CPU at the same load; the largest K with loss < 0.1 % is what one core
-sustains. ``--profile S`` samples the receiver with py-spy for S seconds at the largest K.
+sustains. ``--profile S`` samples the receiver with py-spy for S seconds at the largest K;
+``--pure-python`` runs the pure-Python reference instead of the C extension's functions.
 ``--first-frame N`` also opens N simulated cameras at once through a real ``sightline serve``
 and prints the time from ``POST /live`` to the first fMP4 byte (``media_first_frame.py``).
 
@@ -41,7 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.media_roles import make_clip, pipeline_cost_us, receive, send  # noqa: E402
+from benchmarks.media_roles import (  # noqa: E402
+    make_clip,
+    pipeline_cost_us,
+    receive,
+    receive_path,
+    send,
+    use_pure_python,
+)
 
 FIRST_PORT = 22000  # below Linux's ephemeral range (32768+), where other programs' sockets land
 LOSS_TARGET = 0.001
@@ -124,10 +133,20 @@ def _sent(sender: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def run_step(
-    clip: Path, streams: int, *, seconds: float, warmup_s: float, profile_s: float, work: Path
+    clip: Path,
+    streams: int,
+    *,
+    seconds: float,
+    warmup_s: float,
+    profile_s: float,
+    work: Path,
+    pure: bool = False,
 ) -> Step:
     """Receiver + sender at one load; then the C sink at the same load."""
-    receiver = _child("receive", "--streams", str(streams), "--first-port", str(FIRST_PORT))
+    receiver = _child(
+        "receive", "--streams", str(streams), "--first-port", str(FIRST_PORT),
+        *(["--pure-python"] if pure else []),
+    )  # fmt: skip
     try:
         assert _line(receiver.stdout) == "ready"
         sender = _send(clip, streams, warmup_s + seconds, FIRST_PORT)
@@ -264,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.role == "send":
         return send(Path(args.clip), args.streams, args.seconds, args.first_port)
+    if args.pure_python:
+        use_pure_python()
     if args.role == "receive":
         return receive(args.streams, args.first_port)
     work = Path(tempfile.mkdtemp(prefix="sightline-media-bench-"))
@@ -277,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {packets / args.clip_s:.0f} RTP packets/s per stream; {os.cpu_count()} cores",
         flush=True,
     )
+    print(f"receive path: {receive_path()}", flush=True)
     alone, packaged = pipeline_cost_us(frames)
     print(
         f"sans-IO receive path, no I/O: {alone:.2f} us of CPU per datagram"
@@ -294,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup_s=args.warmup_s,
             profile_s=profile_s,
             work=work,
+            pure=args.pure_python,
         )
         report(step)
         results.append(step)
@@ -322,6 +345,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds at max K")
     parser.add_argument(
         "--first-frame", type=int, default=16, help="cameras for time to first byte (0: skip)"
+    )
+    parser.add_argument(
+        "--pure-python",
+        action="store_true",
+        help="receive with the pure-Python reference even where the C extension is built",
     )
     parser.add_argument("--role", choices=["send", "receive"], help=argparse.SUPPRESS)
     parser.add_argument("--clip", help=argparse.SUPPRESS)

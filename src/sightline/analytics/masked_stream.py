@@ -160,7 +160,7 @@ class MaskedStreams:
 
     def _release(self, upstream: MaskedUpstream) -> None:
         channel_id = upstream.source.key.channel_id
-        self.hub.leave(upstream.source)
+        self.hub.leave(upstream.source, linger=False)  # the masked view had its own grace
         running = self._running.get(channel_id)
         if running is not None:
             running.discard(upstream)

@@ -38,13 +38,26 @@ _START = b"\x00\x00\x01"
 _START_RE = re.compile(re.escape(_START))  # searches ~3x faster than bytes.find for it
 
 
+def _find_start_py(buf: bytes | bytearray, start: int, stop: int) -> int:
+    """The first ``00 00 01`` inside buf[start:stop], or -1 (the reference scan)."""
+    found = _START_RE.search(buf, start, stop)
+    return -1 if found is None else found.start()
+
+
+try:  # the same scan with memchr in C (setup.py builds it): every viewer scans every frame
+    from sightline.media._fastrtp import start_code as _find_start
+except ImportError:  # pragma: no cover - depends on the build
+    _find_start = _find_start_py
+
+
 def iter_nal_units(data: bytes) -> Iterator[bytes]:
     """Yield the NAL units of an Annex-B buffer, without start codes or trailing zeros."""
-    found = _START_RE.search(data)
-    while found is not None:
-        start = found.end()
-        found = _START_RE.search(data, start)
-        end = len(data) if found is None else found.start()
+    size = len(data)
+    found = _find_start(data, 0, size)
+    while found >= 0:
+        start = found + 3
+        found = _find_start(data, start, size)
+        end = size if found < 0 else found
         nal = data[start:end].rstrip(b"\x00")
         if nal:
             yield nal

@@ -40,7 +40,7 @@ from sightline.media.ps_frames import (
     audio_duration_90k,
 )
 
-__all__ = ["DemuxStats", "PsDemuxer"]
+__all__ = ["DemuxStats", "PsDemuxer", "packet_start", "packet_start_py"]
 
 log = getLogger(__name__)
 
@@ -54,6 +54,33 @@ _NEED_MORE = -1
 _BAD = -2
 
 Assembler = VideoAssembler | AudioAssembler
+
+
+def packet_start_py(buf: bytes | bytearray, start: int, stop: int, video: bool) -> int:
+    """Where a packet start code interrupts buf[start:stop], or -1 (the reference scan).
+
+    Video payloads are cut at any ``00 00 01`` followed by a byte >= 0xB9, audio payloads
+    only at a pack start; ``start``/``stop`` are clamped like ``re``'s pos/endpos.
+    """
+    stop = min(stop, len(buf))
+    if not video:
+        pack = _PACK_START_RE.search(buf, start, stop)
+        return -1 if pack is None else pack.start()
+    found = _START_RE.search(buf, start, stop)
+    while found is not None:
+        at = found.start()
+        if at + 3 >= stop:
+            return -1
+        if buf[at + 3] >= 0xB9:
+            return at
+        found = _START_RE.search(buf, at + 3, stop)
+    return -1
+
+
+try:  # the same scan in C (setup.py builds it when a compiler is there)
+    from sightline.media._fastrtp import packet_start
+except ImportError:  # pragma: no cover - depends on the build
+    packet_start = packet_start_py
 
 
 @dataclass(slots=True)
@@ -91,6 +118,7 @@ class PsDemuxer:
         self._max_jump = max_jump_90k
         self._buf = bytearray()
         self._types: dict[int, int] = {}
+        self._psm_audio: bool | None = None  # the last PSM listed an audio stream
         self._assemblers: dict[int, Assembler] = {}
         self._clocks: dict[int, TimestampRepair] = {}
         self._unbounded: int | None = None
@@ -126,7 +154,8 @@ class PsDemuxer:
         buf = self._buf
         buf += data
         sid, payload, end = self._wait
-        if end <= len(buf) or self._cut(sid, max(payload, self._resume), len(buf)) >= 0:
+        start = payload if payload > self._resume else self._resume
+        if end <= len(buf) or packet_start(buf, start, len(buf), sid >= 0xE0) >= 0:
             self._parse()
         elif not end_of_frame and len(buf) + self._assembled <= self._max_buffered:
             self._resume = len(buf) - 3  # still inside the same PES: nothing else changed
@@ -286,9 +315,13 @@ class PsDemuxer:
             return end
         stop = min(len(body), at + 2 + int.from_bytes(body[at : at + 2], "big"))
         at += 2
+        audio = False
         while at + 4 <= stop:
-            self._map(body[at + 1], body[at])
+            sid, stream_type = body[at + 1], body[at]
+            self._map(sid, stream_type)
+            audio = audio or 0xC0 <= sid <= 0xDF or STREAM_TYPES.get(stream_type) in AUDIO_CODECS
             at += 4 + int.from_bytes(body[at + 2 : at + 4], "big")
+        self._psm_audio = audio
         self.stats.psm += 1
         return end
 
@@ -338,19 +371,7 @@ class PsDemuxer:
 
     def _cut(self, sid: int, start: int, stop: int) -> int:
         """Where a packet start code interrupts a payload, or -1."""
-        buf = self._buf
-        if sid < 0xE0:
-            pack = _PACK_START_RE.search(buf, start, stop)
-            return -1 if pack is None else pack.start()
-        found = _START_RE.search(buf, start, stop)
-        while found is not None:
-            at = found.start()
-            if at + 3 >= stop:
-                return -1
-            if buf[at + 3] >= 0xB9:
-                return at
-            found = _START_RE.search(buf, at + 3, stop)
-        return -1
+        return packet_start(self._buf, start, stop, sid >= 0xE0)
 
     def _pes_header(self, pos: int, end: int) -> tuple[int, int | None, int | None] | int:
         """(payload start, PTS, DTS), or _NEED_MORE / _BAD."""
@@ -450,7 +471,8 @@ class PsDemuxer:
                 step,
                 self._scr,
             )
-            self._out.append(AccessUnit(codec, a.stream_id, pts, dts, data, key, origin))
+            declared = self._psm_audio if key else None
+            self._out.append(AccessUnit(codec, a.stream_id, pts, dts, data, key, origin, declared))
             self.stats.access_units += 1
 
     def _bound(self) -> None:

@@ -33,6 +33,8 @@ __all__ = [
     "TimestampOrigin",
     "TimestampRepair",
     "VideoAssembler",
+    "start_code",
+    "start_code_py",
 ]
 
 log = getLogger(__name__)
@@ -40,6 +42,18 @@ log = getLogger(__name__)
 _HALF = TS_MODULO // 2
 _START = b"\x00\x00\x01"
 _START_RE = re.compile(re.escape(_START))  # searches ~3x faster than bytearray.find for it
+
+
+def start_code_py(buf: bytes | bytearray, start: int, stop: int) -> int:
+    """The first ``00 00 01`` inside buf[start:stop], or -1 (the reference scan)."""
+    found = _START_RE.search(buf, start, stop)
+    return -1 if found is None else found.start()
+
+
+try:  # the same scan with memchr in C, ~10x faster on a frame (setup.py builds it)
+    from sightline.media._fastrtp import start_code
+except ImportError:  # pragma: no cover - depends on the build
+    start_code = start_code_py
 
 
 class TimestampOrigin(enum.Enum):
@@ -61,6 +75,9 @@ class AccessUnit:
     data: bytes
     keyframe: bool
     origin: TimestampOrigin = TimestampOrigin.STREAM
+    # Whether the last PS stream map (PSM) before this key unit listed an audio stream; None
+    # when no PSM was seen (or on delta frames). False lets a player settle "no audio" at once.
+    audio_declared: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +327,7 @@ class VideoAssembler:
         buf = self._buf
         pos = self._scan
         while True:
-            found = _START_RE.search(buf, pos)
-            p = -1 if found is None else found.start()
+            p = start_code(buf, pos, len(buf))
             if p < 0:
                 self._scan = max(pos, len(buf) - 2)
                 return

@@ -11,9 +11,10 @@ take the sender's SRs there and send a receiver report every ``rtcp_interval_s``
 source's RTP port + 1. Over TCP, RTCP only arrives interleaved and no RR is sent: GB devices
 rarely read it.
 
-UDP RTP is read with ``loop.add_reader`` and ``sock.recv`` in bursts of up to ``_BURST``
-datagrams per wake-up rather than through a ``DatagramProtocol``, which costs a callback and
-an address tuple per datagram: at 500 cameras that is ~100,000 datagrams a second.
+UDP RTP is read with ``loop.add_reader`` in bursts of up to ``_BURST`` datagrams per wake-up
+rather than through a ``DatagramProtocol``, which costs a callback and an address tuple per
+datagram: at 500 cameras that is ~100,000 datagrams a second. When the optional C extension
+is built (``_fastrtp``), a burst is one ``recvmmsg`` call; otherwise one ``sock.recv`` each.
 
 No isinstance checks on transports: uvloop's transports do not subclass asyncio's.
 """
@@ -21,6 +22,7 @@ No isinstance checks on transports: uvloop's transports do not subclass asyncio'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 from collections import deque
@@ -45,6 +47,12 @@ __all__ = [
 ]
 
 log = getLogger(__name__)
+
+# The C burst reader (one recvmmsg per burst) UDP receivers use when setup.py could build
+# it; None means the pure-Python loop of one ``sock.recv`` per datagram.
+recv_burst: Callable[[int, int], list[bytes]] | None = None
+with contextlib.suppress(ImportError):
+    from sightline.media._fastrtp import recv_burst
 
 UDP_BUFFER_BYTES = 4 << 20
 _MAX_DATAGRAM = 65536
@@ -269,8 +277,19 @@ class UdpRtpReceiver(RtpReceiver):
     def _readable(self) -> None:
         # Drain a burst per wake-up (a key frame is dozens of datagrams): one callback and
         # no address tuple per datagram, unlike a DatagramProtocol.
-        if self._rtp_sock is not None:
-            self._packets(self._burst(self._rtp_sock))
+        sock = self._rtp_sock
+        if sock is None:
+            return
+        if self.source is None or recv_burst is None:
+            self._packets(self._burst(sock))
+            return
+        try:
+            datagrams = recv_burst(sock.fileno(), _BURST)
+        except OSError as exc:
+            log.debug("RTP socket error on port %d: %s", self.port, exc)
+            return
+        if datagrams:
+            self._packets(datagrams)
 
     def _burst(self, sock: socket.socket) -> Iterator[bytes]:
         try:

@@ -194,6 +194,10 @@ class ReceptionStats:
         """Account for one received packet (RFC 3550 A.1 and A.8)."""
         if self._base is None:
             self._restart(sequence)
+        elif (sequence - self._max) & 0xFFFF < _MAX_DROPOUT:  # in order: _track's first case
+            if sequence < self._max:
+                self._cycles += 0x10000
+            self._max = sequence
         elif not self._track(sequence):
             return
         self.received += 1
