@@ -36,6 +36,8 @@ export class LiveSession {
   private mime: string | null = null;
   private closed = false;
   private failed = false;
+  /** Called with whether the stream carries audio (an AAC track), at each init segment. */
+  onAudio: ((hasAudio: boolean) => void) | null = null;
   private readonly onPlaying = (): void => {
     if (!this.failed && !this.closed) this.emit({ state: "playing" });
   };
@@ -106,6 +108,7 @@ export class LiveSession {
       this.sourceBuffer.changeType(mime); // the camera changed codec or resolution
     }
     this.mime = mime;
+    this.onAudio?.(mime.includes("mp4a."));
     this.pump();
   }
 

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", type=Path, help="YAML configuration file")
     demo.add_argument("--ipcs", type=int, default=4, help="simulated IPCs")
     demo.add_argument("--nvr-channels", type=int, default=8, help="channels of the simulated NVR")
+    demo.add_argument(
+        "--audio",
+        choices=["none", "g711a", "g711u"],
+        default="none",
+        help="G.711 audio (a tone) in the simulated devices' streams",
+    )
     access_cli.add_demo_arguments(demo)
     sim_cli.add_parser(sub)
     audit_cli.add_parser(sub)
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.config)
         if args.command == "demo":
-            return _serve(args.config, demo=(args.ipcs, args.nvr_channels), https=args.https)
+            demo = (args.ipcs, args.nvr_channels, args.audio)
+            return _serve(args.config, demo=demo, https=args.https)
         if args.command == "sim":
             return sim_cli.run(args)
         if args.command == "audit":
@@ -84,7 +91,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _serve(
-    config_file: Path | None, demo: tuple[int, int] | None = None, https: bool = False
+    config_file: Path | None, demo: tuple[int, int, str] | None = None, https: bool = False
 ) -> int:
     from sightline.config import load_settings
     from sightline.logs import setup_logging
@@ -134,7 +141,10 @@ def _announce(node: Node, lines: list[str], *, demo: bool) -> None:
         )
 
 
-async def _start_demo_devices(node: Node, ipcs: int, nvr_channels: int) -> SimHost:
+async def _start_demo_devices(
+    node: Node, ipcs: int, nvr_channels: int, audio: str = "none"
+) -> SimHost:
+    from sightline.sim.audio import SimAudio
     from sightline.sim.config import DeviceGroup, SimConfig
     from sightline.sim.host import run_simulator
 
@@ -151,6 +161,7 @@ async def _start_demo_devices(node: Node, ipcs: int, nvr_channels: int) -> SimHo
             password=node.device_password,
             groups=tuple(groups),
             local_host="127.0.0.1",
+            audio=SimAudio(audio),
         )
     )
     count = ipcs + (1 if nvr_channels else 0)

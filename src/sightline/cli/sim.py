@@ -18,7 +18,8 @@ import sys
 from typing import Any
 
 from sightline.errors import ConfigError
-from sightline.sim.config import DeviceGroup, SimConfig, Transport
+from sightline.sim.audio import SimAudio
+from sightline.sim.config import DeviceGroup, SimConfig, Transport, VideoSource
 from sightline.sim.host import SimHost
 from sightline.sim.video import VideoCodec, VideoSettings
 
@@ -53,6 +54,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     video.add_argument("--video-size", default="640x360", help="WIDTHxHEIGHT, at least 320x180")
     video.add_argument("--fps", type=int, default=25, help="frames per second")
     video.add_argument("--bitrate", type=int, default=1024, help="target bit rate, kbit/s")
+    video.add_argument(
+        "--audio",
+        choices=[a.value for a in SimAudio],
+        default="none",
+        help="G.711 audio (an 8 kHz tone) in the same PS stream as the video",
+    )
+    video.add_argument(
+        "--video-source",
+        choices=[s.value for s in VideoSource],
+        default="auto",
+        help="live: an encoder per watched channel (its name, the clock and PTZ in the picture); "
+        "loop: one pre-encoded clip for all (cheap; a channel whose head moves goes live); "
+        "auto: loop above --loop-above-channels channels",
+    )
+    video.add_argument(
+        "--loop-above-channels",
+        type=int,
+        default=64,
+        help="with --video-source auto, fleets with more channels than this send the loop",
+    )
     return sim  # type: ignore[no-any-return]
 
 
@@ -98,6 +119,9 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         local_host=args.local_host,
         local_port=args.local_port,
         video=_video(args),
+        audio=SimAudio(args.audio),
+        video_source=VideoSource(args.video_source),
+        loop_above_channels=args.loop_above_channels,
     )
 
 
@@ -151,7 +175,8 @@ async def run_async(args: argparse.Namespace) -> int:
     print(
         f"simulating {config.device_count} devices ({config.channel_count} channels) "
         f"from {host.local_address[0]}:{host.local_address[1]} "
-        f"to {config.server_host}:{config.server_port} over {config.transport.value}",
+        f"to {config.server_host}:{config.server_port} over {config.transport.value}, "
+        f"video {'from a pre-encoded loop' if config.loop_video else 'encoded live'}",
         flush=True,
     )
     stop = asyncio.Event()

@@ -3,7 +3,8 @@
     init segment   ftyp  moov ─ mvhd
                                ├ trak ─ tkhd, mdia ─ mdhd, hdlr, minf ─ vmhd, dinf, stbl
                                │                                 stsd ─ avc1(avcC) | hvc1(hvcC)
-                               └ mvex ─ trex
+                               ├ [trak: AAC, see fmp4_audio]
+                               └ mvex ─ trex [, trex]
     fragment       moof ─ mfhd, traf ─ tfhd, tfdt, trun      mdat ─ samples
 
 One video track, 90 kHz timescale (the PS clock, so no rounding). Samples are the access
@@ -12,6 +13,15 @@ stay in-band too, which decoders accept and which keeps a mid-GOP SPS resend har
 ``tfdt`` carries each fragment's own decode time, so an estimated duration for a fragment's
 last sample (its successor has not arrived yet) never shifts the timeline. Composition
 offsets are PTS − DTS (never negative: the demuxer guarantees PTS ≥ DTS), so B-frames play.
+
+Audio: a packager made with ``audio=True`` also carries AAC units (ADTS, as cameras send AAC
+and as ``media.audio`` makes it from G.711) as a second track, in fragments of their own. A
+player cannot add a track later, so such a packager holds the units after its first key frame
+until it knows: an AAC unit declares the track; a key frame whose PS stream map lists no audio
+(``AccessUnit.audio_declared`` False) means none at once; no audio unit at all within
+``AUDIO_PROBE_90K`` of the key frame means none too (G.711 seen but no AAC yet: it waits up
+to ``AUDIO_WAIT_90K``). A packager without ``audio`` writes exactly what it wrote before audio
+existed.
 
 Latency: ``Fmp4Packager`` writes one fragment per frame; a new viewer's first fragment is a
 key frame (the hub guarantees it) preceded by the init segment, and a new init segment is
@@ -28,15 +38,34 @@ from logging import getLogger
 from sightline.media.errors import EsError, MediaError
 from sightline.media.es import annexb_to_length_prefixed, iter_nal_units, nal_type
 from sightline.media.es_sps import parse_sps
+from sightline.media.fmp4_audio import (
+    AAC_FRAME_SAMPLES,
+    AacConfig,
+    AdtsError,
+    audio_moof,
+    audio_trak,
+    parse_adts,
+)
 from sightline.media.ps_format import Codec
 from sightline.media.ps_frames import AccessUnit, StreamInfo
 
-__all__ = ["Fmp4Error", "Fmp4Packager", "Fmp4Segment", "Fmp4Writer", "stream_info_of"]
+__all__ = [
+    "AUDIO_PROBE_90K",
+    "AUDIO_WAIT_90K",
+    "Fmp4Error",
+    "Fmp4Packager",
+    "Fmp4Segment",
+    "Fmp4Writer",
+    "stream_info_of",
+]
 
 log = getLogger(__name__)
 
 TIMESCALE = 90000
 _TRACK_ID = 1
+_AUDIO_TRACK_ID = 2
+AUDIO_PROBE_90K = 9000  # 100 ms after the key frame without any audio unit: a silent camera
+AUDIO_WAIT_90K = 90000  # G.711 seen: wait this long for its first AAC frame
 _MATRIX = struct.pack("!9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 _KEY_FLAGS = 0x02000000  # sample_depends_on = 2 (independent)
 _DELTA_FLAGS = 0x01010000  # sample_depends_on = 1, sample_is_non_sync_sample = 1
@@ -84,6 +113,7 @@ class Fmp4Writer:
         *,
         base_dts_90k: int | None = None,
         default_duration_90k: int = 3600,
+        audio: AacConfig | None = None,
     ) -> None:
         if info.sps_info is None or info.codec_string is None:
             raise Fmp4Error(f"stream 0x{info.stream_id:02X}: no SPS seen yet")
@@ -98,6 +128,8 @@ class Fmp4Writer:
         self._duration = default_duration_90k
         self._last_dts: int | None = None
         self._sequence = 0
+        self.audio = audio
+        self._audio_time: int | None = None  # decode time of the next AAC frame, track units
 
     @property
     def codec_string(self) -> str:
@@ -108,6 +140,8 @@ class Fmp4Writer:
     @property
     def mime_type(self) -> str:
         """The type for ``MediaSource.addSourceBuffer``."""
+        if self.audio is not None:
+            return f'video/mp4; codecs="{self.codec_string}, {self.audio.codec_string}"'
         return f'video/mp4; codecs="{self.codec_string}"'
 
     def init_segment(self) -> bytes:
@@ -117,10 +151,39 @@ class Fmp4Writer:
         mvhd = _full_box(
             b"mvhd", 0, 0,
             struct.pack("!IIIIIH", 0, 0, TIMESCALE, 0, 0x10000, 0x100),
-            bytes(10), _MATRIX, bytes(24), struct.pack("!I", _TRACK_ID + 1),
+            bytes(10), _MATRIX, bytes(24),
+            struct.pack("!I", _TRACK_ID + 1 + (self.audio is not None)),
         )  # fmt: skip
         trex = _full_box(b"trex", 0, 0, struct.pack("!5I", _TRACK_ID, 1, 0, 0, 0))
-        return ftyp + _box(b"moov", mvhd, self._trak(), _box(b"mvex", trex))
+        if self.audio is None:
+            return ftyp + _box(b"moov", mvhd, self._trak(), _box(b"mvex", trex))
+        audio_trex = _full_box(b"trex", 0, 0, struct.pack("!5I", _AUDIO_TRACK_ID, 1, 0, 0, 0))
+        audio = audio_trak(self.audio, _AUDIO_TRACK_ID)
+        return ftyp + _box(b"moov", mvhd, self._trak(), audio, _box(b"mvex", trex, audio_trex))
+
+    def audio_fragment(self, unit: AccessUnit) -> bytes | None:
+        """moof + mdat for one ADTS AAC unit; None if it cannot go in (not AAC of this track,
+        or from before the video began)."""
+        if self.audio is None or self.base_dts_90k is None or unit.codec is not Codec.AAC:
+            return None
+        if unit.pts_90k < self.base_dts_90k:
+            return None
+        try:
+            config, raw = parse_adts(unit.data)
+        except AdtsError as exc:
+            log.debug("stream 0x%02X: AAC frame skipped: %s", unit.stream_id, exc)
+            return None
+        if config != self.audio or not raw:
+            return None
+        rate = self.audio.sample_rate
+        at = (unit.pts_90k - self.base_dts_90k) * rate // TIMESCALE
+        # frames back to back (the 90 kHz stamps round); follow the stamps only on a real jump
+        if self._audio_time is not None and abs(at - self._audio_time) <= rate // 10:
+            at = self._audio_time
+        self._audio_time = at + AAC_FRAME_SAMPLES
+        self._sequence += 1
+        moof = audio_moof(self._sequence, _AUDIO_TRACK_ID, at, [len(raw)])
+        return moof + struct.pack("!I4s", 8 + len(raw), b"mdat") + raw
 
     def fragment(self, units: Sequence[AccessUnit], *, next_dts_90k: int | None = None) -> bytes:
         """moof + mdat for video access units in decode order; non-video units are skipped."""
@@ -214,12 +277,17 @@ class Fmp4Packager:
 
     Nothing is written before a key frame whose parameter sets are known (in-band, or the
     ``info`` given); each later change of parameter sets starts a new init segment, with
-    decode times continuing across it.
+    decode times continuing across it. With ``audio``, AAC goes in a second track; see the
+    module docstring for how its presence is settled before the first init segment.
     """
 
-    def __init__(self, info: StreamInfo | None = None) -> None:
+    def __init__(self, info: StreamInfo | None = None, *, audio: bool = False) -> None:
         self._info = info
         self._writer: Fmp4Writer | None = None
+        self._audio: AacConfig | None = None
+        self._settled = not audio  # whether the stream has audio is known
+        self._held: list[AccessUnit] = []  # from the first key frame until it is
+        self._saw_audio = False
 
     @property
     def mime_type(self) -> str | None:
@@ -228,6 +296,16 @@ class Fmp4Packager:
 
     def push(self, unit: AccessUnit) -> list[Fmp4Segment]:
         """Add one access unit; return the segments to send, init segment first."""
+        if not self._settled:
+            return self._probe(unit)
+        if self._audio is not None and unit.codec is Codec.AAC:
+            writer = self._writer
+            data = None if writer is None else writer.audio_fragment(unit)
+            return (
+                []
+                if data is None or writer is None
+                else [Fmp4Segment(data, False, writer.mime_type)]
+            )
         if unit.stream_id < 0xE0 or unit.codec not in _PARAM_TYPES:
             return []
         out: list[Fmp4Segment] = []
@@ -244,7 +322,7 @@ class Fmp4Packager:
     def _restart(self, info: StreamInfo) -> list[Fmp4Segment]:
         base = None if self._writer is None else self._writer.base_dts_90k
         try:
-            writer = Fmp4Writer(info, base_dts_90k=base)
+            writer = Fmp4Writer(info, base_dts_90k=base, audio=self._audio)
         except Fmp4Error as exc:
             log.warning("stream 0x%02X: cannot start fMP4: %s", info.stream_id, exc)
             return []
@@ -259,3 +337,35 @@ class Fmp4Packager:
             info.pps,
             info.vps,
         )
+
+    def _probe(self, unit: AccessUnit) -> list[Fmp4Segment]:
+        """Hold units from the first key frame until the audio question is settled."""
+        video = unit.stream_id >= 0xE0 and unit.codec in _PARAM_TYPES
+        if not self._held:
+            if video and unit.keyframe and (stream_info_of(unit) or self._info) is not None:
+                self._held.append(unit)
+                if unit.audio_declared is False:  # the PS stream map lists video only
+                    return self._settle()
+            return []
+        self._held.append(unit)
+        if unit.codec is Codec.AAC:
+            try:
+                self._audio = parse_adts(unit.data)[0]
+            except AdtsError:
+                return []
+            return self._settle()
+        if not video:
+            self._saw_audio = self._saw_audio or 0xC0 <= unit.stream_id <= 0xDF
+            return []
+        waited = unit.dts_90k - self._held[0].dts_90k
+        return self._settle() if waited >= self._patience() else []
+
+    def _patience(self) -> int:
+        return AUDIO_WAIT_90K if self._saw_audio else AUDIO_PROBE_90K
+
+    def _settle(self) -> list[Fmp4Segment]:
+        self._settled = True
+        held, self._held = self._held, []
+        if self._audio is None:
+            log.debug("stream 0x%02X: no AAC audio; video only", held[0].stream_id)
+        return [segment for unit in held for segment in self.push(unit)]

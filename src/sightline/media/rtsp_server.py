@@ -4,12 +4,15 @@
                         │                          ▲
                         │ authorize(token, channel, address)      injected callables
                         └ open_view(channel) ─ AccessUnits → H26xPacketiser → $-framed RTP
+                                                             └ G.711 → RtpPacketiser (8 kHz) ┘
 
 ``rtsp://host:port/live/{channel_id}?token=...``. The view is opened at DESCRIBE (the SDP
 needs the parameter sets of the first key frame) or at SETUP, kept across PLAY/PAUSE, and
 closed at TEARDOWN, on timeout or when the connection ends, so the hub's viewer count drops
-at once. A stream that fails ends the connection: RTSP 1.0 has no way to tell a playing
-client why.
+at once. Opening reads on from the first key frame until a G.711 unit shows the channel has
+audio, or ``AUDIO_PROBE_90K`` of video shows it has none; with audio, the SDP has a PCMA/PCMU
+track and its units go out as they came (one RTP packet each, on an 8 kHz clock). A stream
+that fails ends the connection: RTSP 1.0 has no way to tell a playing client why.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from dataclasses import dataclass, field
 from logging import getLogger
 
 from sightline.media.errors import MediaError
-from sightline.media.fmp4 import stream_info_of
+from sightline.media.fmp4 import AUDIO_PROBE_90K, stream_info_of
 from sightline.media.ps_format import Codec
 from sightline.media.ps_frames import AccessUnit, StreamInfo
+from sightline.media.rtp import RtpPacketiser
 from sightline.media.rtp_h26x import H26xPacketiser
 from sightline.media.rtsp import (
     REASONS,
@@ -37,7 +41,14 @@ from sightline.media.rtsp import (
     RtspRequest,
     RtspResponse,
 )
-from sightline.media.rtsp_session import RtspSession, RtspTarget, Step, build_sdp
+from sightline.media.rtsp_session import (
+    AUDIO_PAYLOAD_TYPES,
+    AUDIO_TRACK,
+    RtspSession,
+    RtspTarget,
+    Step,
+    build_sdp,
+)
 
 __all__ = ["Authorize", "OpenView", "RtspServer"]
 
@@ -66,11 +77,20 @@ class _View:
     packetiser: H26xPacketiser
     rtp_base: int = field(default_factory=lambda: secrets.randbits(32))
     first_pts: int | None = None
+    audio: Codec | None = None  # G.711 seen in the stream
+    audio_packetiser: RtpPacketiser | None = None
+    audio_base: int = field(default_factory=lambda: secrets.randbits(32))
 
     def rtp_time(self, unit: AccessUnit) -> int:
         if self.first_pts is None:
             self.first_pts = unit.pts_90k
         return (self.rtp_base + unit.pts_90k - self.first_pts) & 0xFFFFFFFF
+
+    def audio_rtp_time(self, unit: AccessUnit) -> int:
+        """The 8 kHz RTP time of a G.711 unit, on the same origin as the video."""
+        if self.first_pts is None:
+            self.first_pts = unit.pts_90k
+        return (self.audio_base + (unit.pts_90k - self.first_pts) * 8000 // 90000) & 0xFFFFFFFF
 
 
 class RtspServer:
@@ -231,6 +251,10 @@ class _Connection:
             return self.session.describe(request, target, self._sdp(view))
         if step.method is Method.SETUP:
             view = await self._open(target.channel_id)
+            if target.track == AUDIO_TRACK:
+                if view.audio_packetiser is None:
+                    return self.session.reply(request, 404)  # the stream has no audio
+                return self.session.setup(request, target, view.audio_packetiser.ssrc)
             return self.session.setup(request, target, view.packetiser.ssrc)
         if step.method is Method.PLAY:
             return self._play(request, target)
@@ -249,7 +273,11 @@ class _Connection:
         sock = self.writer.get_extra_info("sockname")
         address = str(sock[0]) if sock else "0.0.0.0"
         return build_sdp(
-            view.info, session_id=secrets.randbits(62), address=address, name=view.channel_id
+            view.info,
+            session_id=secrets.randbits(62),
+            address=address,
+            name=view.channel_id,
+            audio=view.audio,
         )
 
     def _play(self, request: RtspRequest, target: RtspTarget) -> RtspResponse:
@@ -257,7 +285,12 @@ class _Connection:
         assert view is not None, "a session in READY has a view"
         first = view.pending[0] if view.pending else None
         rtptime = view.rtp_time(first) if first is not None else None
-        response = self.session.play(request, target, view.packetiser.sequence, rtptime)
+        audio = None
+        if view.audio_packetiser is not None:
+            sound = next((u for u in view.pending if u.codec is view.audio), None)
+            audio_time = view.audio_rtp_time(sound) if sound is not None else None
+            audio = (view.audio_packetiser.sequence, audio_time)
+        response = self.session.play(request, target, view.packetiser.sequence, rtptime, audio)
         if self.sender is None:
             # Scheduled now, it runs after this response has been written.
             self.sender = asyncio.create_task(self._stream(view), name=f"rtsp {self.address}")
@@ -272,6 +305,7 @@ class _Connection:
             units = aiter(await stack.enter_async_context(self.server.open_view(channel_id)))
             async with asyncio.timeout(self.server.first_frame_timeout_s):
                 first = await _first_key_frame(units)
+                pending = await _probe_audio(units, first)
         except BaseException:
             await stack.aclose()
             raise
@@ -279,9 +313,23 @@ class _Connection:
         packetiser = H26xPacketiser(
             first.codec, secrets.randbits(32), sequence=secrets.randbelow(1 << 16)
         )
-        self.view = _View(channel_id, info, units, stack, [first], packetiser)
-        log.info("RTSP %s: viewing %s (%s)", self.address, channel_id, first.codec.value)
-        return self.view
+        view = _View(channel_id, info, units, stack, pending, packetiser)
+        view.audio = next((u.codec for u in pending if u.codec in AUDIO_PAYLOAD_TYPES), None)
+        if view.audio is not None:
+            view.audio_packetiser = RtpPacketiser(
+                secrets.randbits(32),
+                AUDIO_PAYLOAD_TYPES[view.audio][0],
+                secrets.randbelow(1 << 16),
+            )
+        self.view = view
+        log.info(
+            "RTSP %s: viewing %s (%s, audio %s)",
+            self.address,
+            channel_id,
+            first.codec.value,
+            view.audio.value if view.audio else "none",
+        )
+        return view
 
     async def _stream(self, view: _View) -> None:
         need_key = not view.pending
@@ -289,6 +337,9 @@ class _Connection:
         try:
             while True:
                 unit = view.pending.pop(0) if view.pending else await anext(view.units)
+                if unit.codec is view.audio and not need_key:
+                    self._send_audio(view, unit)
+                    continue
                 if unit.codec is not view.info.codec or unit.stream_id < 0xE0:
                     continue  # only the video track is described
                 if need_key and not unit.keyframe:
@@ -307,6 +358,13 @@ class _Connection:
         except Exception:
             log.exception("RTSP %s: sending %s failed", self.address, view.channel_id)
             self.writer.close()
+
+    def _send_audio(self, view: _View, unit: AccessUnit) -> None:
+        channels = self.session.audio_channels
+        if channels is None or view.audio_packetiser is None:
+            return  # the client did not set the audio track up
+        packets = view.audio_packetiser.packetise(unit.data, view.audio_rtp_time(unit))
+        self.writer.write(b"".join(bytes(InterleavedFrame(channels[0], bytes(p))) for p in packets))
 
     async def _stop_sender(self) -> None:
         sender, self.sender = self.sender, None
@@ -327,3 +385,15 @@ async def _first_key_frame(units: AsyncIterator[AccessUnit]) -> AccessUnit:
         if unit.codec in _VIDEO and unit.stream_id >= 0xE0 and unit.keyframe:
             return unit
     raise RtspError("the stream ended before its first key frame")
+
+
+async def _probe_audio(units: AsyncIterator[AccessUnit], first: AccessUnit) -> list[AccessUnit]:
+    """``first`` and the units after it, read until G.711 audio or enough video without it."""
+    pending = [first]
+    while True:
+        unit = await anext(units)
+        pending.append(unit)
+        if unit.codec in AUDIO_PAYLOAD_TYPES:
+            return pending
+        if unit.stream_id >= 0xE0 and unit.dts_90k - first.dts_90k >= AUDIO_PROBE_90K:
+            return pending

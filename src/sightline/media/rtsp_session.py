@@ -9,8 +9,10 @@ Session states (RFC 2326 Appendix A.2, server)::
 
 OPTIONS, DESCRIBE and GET_PARAMETER are valid in every state. One connection holds at most
 one session, for one channel, with RTP interleaved on the connection (RFC 2326 §10.12);
-UDP transports are answered 461. Any request or interleaved frame from the client keeps the
-session alive; ``next_deadline()``/``handle_timeout(now)`` close it after ``timeout_s``.
+UDP transports are answered 461. A channel whose camera sends G.711 has a second track,
+``trackID=1``, PCMA (payload 8) or PCMU (payload 0) at 8 kHz, sent as the camera sent it.
+Any request or interleaved frame from the client keeps the session alive;
+``next_deadline()``/``handle_timeout(now)`` close it after ``timeout_s``.
 
 ``RtspSession.receive`` answers what needs no I/O (OPTIONS, GET_PARAMETER, every error) and
 returns a ``Step`` for the rest: the adapter authorises the channel if the step says so,
@@ -24,6 +26,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sightline.media.ps_format import Codec
 from sightline.media.ps_frames import StreamInfo
 from sightline.media.rtp_h26x import sdp_attributes
 from sightline.media.rtsp import (
@@ -37,6 +40,8 @@ from sightline.media.rtsp import (
 )
 
 __all__ = [
+    "AUDIO_PAYLOAD_TYPES",
+    "AUDIO_TRACK",
     "TRACK",
     "Phase",
     "RtspSession",
@@ -158,6 +163,8 @@ _ALLOWED_IN = {
     Method.DESCRIBE: (Phase.INIT, Phase.READY, Phase.PLAYING),
 }
 TRACK = "trackID=0"
+AUDIO_TRACK = "trackID=1"
+AUDIO_PAYLOAD_TYPES = {Codec.G711A: (8, "PCMA"), Codec.G711U: (0, "PCMU")}  # RFC 3551
 
 
 class RtspSession:
@@ -172,6 +179,7 @@ class RtspSession:
         self.phase = Phase.INIT
         self.channel_id: str | None = None
         self.channels: tuple[int, int] = (0, 1)
+        self.audio_channels: tuple[int, int] | None = None  # once the audio track is set up
         self._authorized: set[str] = set()
         self._last = now
 
@@ -237,7 +245,7 @@ class RtspSession:
         if self.channel_id is not None and target.channel_id != self.channel_id:
             return self.reply(request, 459)  # one session per connection, for one channel
         if method is Method.SETUP:
-            if target.track not in (None, TRACK):
+            if target.track not in (None, TRACK, AUDIO_TRACK):
                 return self.reply(request, 404)
             if self._pick_transport(request) is None:
                 return self.reply(request, 461)
@@ -266,21 +274,34 @@ class RtspSession:
         """200 with the transport chosen: RTP and RTCP interleaved on this connection."""
         transport = self._pick_transport(request)
         assert transport is not None, "receive() checked the transport"
-        self.channels = transport.interleaved() or (0, 1)
+        if target.track == AUDIO_TRACK:
+            self.audio_channels = transport.interleaved() or (2, 3)
+            rtp, rtcp = self.audio_channels
+        else:
+            self.channels = transport.interleaved() or (0, 1)
+            rtp, rtcp = self.channels
         self.channel_id = target.channel_id
         self.phase = Phase.READY
-        rtp, rtcp = self.channels
         value = f"RTP/AVP/TCP;unicast;interleaved={rtp}-{rtcp};ssrc={ssrc:08X}"
         return self.reply(request, 200, ("Transport", value))
 
     def play(
-        self, request: RtspRequest, target: RtspTarget, sequence: int, rtptime: int | None
+        self,
+        request: RtspRequest,
+        target: RtspTarget,
+        sequence: int,
+        rtptime: int | None,
+        audio: tuple[int, int | None] | None = None,
     ) -> RtspResponse:
-        """200; the adapter starts sending after writing it."""
+        """200; the adapter starts sending after writing it. ``audio``: (seq, rtptime)."""
         self.phase = Phase.PLAYING
         info = f"url={target.base}{TRACK};seq={sequence}"
         if rtptime is not None:
             info += f";rtptime={rtptime}"
+        if audio is not None and self.audio_channels is not None:
+            info += f",url={target.base}{AUDIO_TRACK};seq={audio[0]}"
+            if audio[1] is not None:
+                info += f";rtptime={audio[1]}"
         return self.reply(request, 200, ("Range", "npt=0.000-"), ("RTP-Info", info))
 
     def pause(self, request: RtspRequest) -> RtspResponse:
@@ -292,11 +313,14 @@ class RtspSession:
         """200 (without a Session header); the adapter ends the view."""
         self.phase = Phase.INIT
         self.channel_id = None
+        self.audio_channels = None
         return self.reply(request, 200)
 
 
-def build_sdp(info: StreamInfo, *, session_id: int, address: str, name: str) -> str:
-    """The session description of one live channel: one H.264/H.265 video track."""
+def build_sdp(
+    info: StreamInfo, *, session_id: int, address: str, name: str, audio: Codec | None = None
+) -> str:
+    """The session description of one live channel: H.264/H.265 video, maybe G.711 audio."""
     family = "IP6" if ":" in address else "IP4"
     lines = [
         "v=0",
@@ -310,4 +334,11 @@ def build_sdp(info: StreamInfo, *, session_id: int, address: str, name: str) -> 
         *(f"a={a}" for a in sdp_attributes(info, 96)),
         f"a=control:{TRACK}",
     ]
+    if audio in AUDIO_PAYLOAD_TYPES:
+        payload, encoding = AUDIO_PAYLOAD_TYPES[audio]
+        lines += [
+            f"m=audio 0 RTP/AVP {payload}",
+            f"a=rtpmap:{payload} {encoding}/8000",
+            f"a=control:{AUDIO_TRACK}",
+        ]
     return "\r\n".join(lines) + "\r\n"

@@ -123,10 +123,11 @@ class MediaCalls:
         *,
         connect_retry_s: float = 1.0,
         accept_timeout_s: float = 10.0,
+        loop_video: bool = False,
     ) -> None:
         self._host = host
         self.settings = settings
-        self.hub = VideoHub(settings)
+        self.hub = VideoHub(settings, loop_video=loop_video)
         self.calls: dict[tuple[str, str], Call] = {}
         self._faults: dict[str, MediaFaults] = {}
         self._retry_s = connect_retry_s
@@ -204,6 +205,7 @@ class MediaCalls:
             on_end=self._ended,
             connect_retry_s=self._retry_s,
             accept_timeout_s=self._accept_timeout_s,
+            audio=device.profile.audio.ps_codec if feed is None else None,
         )
         try:
             port = await session.prepare()

@@ -12,11 +12,12 @@ from enum import StrEnum
 
 from sightline.gb28181.ids import GbId
 from sightline.gb28181.manscdp import Edition
+from sightline.sim.audio import SimAudio
 from sightline.sim.errors import SimConfigError
 from sightline.sim.video import VideoSettings
 from sightline.sip.timers import TimerConfig
 
-__all__ = ["DeviceGroup", "SimConfig", "Transport"]
+__all__ = ["DeviceGroup", "SimConfig", "Transport", "VideoSource"]
 
 
 class Transport(StrEnum):
@@ -26,12 +27,21 @@ class Transport(StrEnum):
     TCP = "tcp"
 
 
+class VideoSource(StrEnum):
+    """Where invited channels' video comes from (:mod:`.video_feed`, :mod:`.video_loop`)."""
+
+    LIVE = "live"  # one encoder per watched channel: its name, the clock and PTZ in the picture
+    LOOP = "loop"  # one pre-encoded clip for every channel: cheap, no name or clock in it
+    AUTO = "auto"  # loop when the fleet has more than ``loop_above_channels`` channels
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeviceGroup:
     """``count`` devices with ``channels`` video channels each (1: IPC, more: NVR)."""
 
     count: int
     channels: int = 1
+    audio: SimAudio | None = None  # G.711 in the channels' streams; None: the fleet's ``audio``
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,8 +82,11 @@ class SimConfig:
     user_agent: str = "sightline-sim"
     timers: TimerConfig = field(default_factory=TimerConfig)
     video: VideoSettings = field(default_factory=VideoSettings)  # what invited channels send
+    audio: SimAudio = SimAudio.NONE  # G.711 audio sent with the video (groups may override)
     media_connect_retry_s: float = 1.0  # TCP media as client: wait between the 3 attempts
     media_accept_timeout_s: float = 10.0  # TCP media as server: wait for the platform
+    video_source: VideoSource = VideoSource.AUTO
+    loop_above_channels: int = 64  # AUTO: a bigger fleet sends the pre-encoded loop
 
     def __post_init__(self) -> None:
         _check(len(self.id_prefix) == 8 and self.id_prefix.isdigit(), "id_prefix: 8 digits")
@@ -88,6 +101,7 @@ class SimConfig:
         _check(self.catalog_page_size >= 1, "catalog_page_size >= 1")
         _check(self.register_window >= 1, "register_window >= 1")
         _check(self.retry_s >= 0 and self.retry_jitter_s >= 0, "retry_s/retry_jitter_s >= 0")
+        _check(self.loop_above_channels >= 0, "loop_above_channels >= 0")
         try:
             GbId.parse(self.server_id)
         except ValueError:
@@ -114,6 +128,13 @@ class SimConfig:
     def x_gb_ver(self) -> str:
         """The ``X-GB-Ver`` value sent on REGISTER (2.0 = 2016, 3.0 = 2022)."""
         return self.edition.value
+
+    @property
+    def loop_video(self) -> bool:
+        """True when invited channels are served from the pre-encoded loop."""
+        if self.video_source is VideoSource.AUTO:
+            return self.channel_count > self.loop_above_channels
+        return self.video_source is VideoSource.LOOP
 
     @property
     def device_count(self) -> int:

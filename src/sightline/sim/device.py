@@ -25,6 +25,7 @@ from sightline.gb28181.manscdp import (
     Keepalive,
     Result,
 )
+from sightline.sim.audio import SimAudio
 from sightline.sim.config import SimConfig
 from sightline.sim.identity import (
     IdPlan,
@@ -57,6 +58,7 @@ class DeviceProfile:
     device_type: DeviceType
     channels: int
     model: str
+    audio: SimAudio = SimAudio.NONE
 
     @property
     def is_nvr(self) -> bool:

@@ -21,6 +21,7 @@ import contextlib
 import ipaddress
 import logging
 import random
+import secrets
 import socket
 import time
 from collections import deque
@@ -91,6 +92,10 @@ class SimHost:
         self._queue: deque[SimDevice] = deque()
         self._bucket: TokenBucket | None = None
         self._in_flight = 0  # registrations started and not finished
+        # REGISTER Call-IDs stay the same across refreshes and change when a device restarts
+        # (this process, or a TeleBoot), as a real device's do: the platform's restart signal
+        self._boot_id = secrets.token_hex(4)
+        self._boots: dict[int, int] = {}  # device index → TeleBoots so far
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake: asyncio.Event | None = None
@@ -107,6 +112,7 @@ class SimHost:
             config.video,
             connect_retry_s=config.media_connect_retry_s,
             accept_timeout_s=config.media_accept_timeout_s,
+            loop_video=config.loop_video,
         )
 
     def _build_fleet(self) -> None:
@@ -122,6 +128,7 @@ class SimHost:
                 device_type=DeviceType.NVR if nvr else DeviceType.IPC,
                 channels=group.channels,
                 model=config.nvr_model if nvr else config.ipc_model,
+                audio=config.audio if group.audio is None else group.audio,
             )
             for _ in range(group.count):
                 device = SimDevice(profile, index=index, serial=serial, channel_base=channel)
@@ -422,9 +429,15 @@ class SimHost:
 
     # -- operations for tests, the CLI and the demo ---------------------------------------
 
+    def register_call_id(self, device: SimDevice) -> str:
+        """The Call-ID of the device's REGISTERs: kept across refreshes, new after a restart."""
+        boots = self._boots.get(device.index, 0)
+        return f"{device.device_id}-{self._boot_id}.{boots}-{self.local_address[0]}"
+
     def reboot(self, device: SimDevice) -> None:
         """TeleBoot: vanish without unregistering, come back after ``reboot_s``."""
         self.stats.reboots += 1
+        self._boots[device.index] = self._boots.get(device.index, 0) + 1
         self._registration.mark_unregistered(device)
         device.forget_session()
         self.calls.drop_device(device)

@@ -6,8 +6,10 @@ started: it connects (TCP as client, retrying as GB 2022 asks: at least 3 times,
 waits for the platform's connection (TCP as server) or just sends (UDP), then muxes every
 access unit of the channel's live feed into one PS pack (system header and PSM on key frames)
 and RTP packets of payload type 96, with timestamps on a 90 kHz clock that starts at a random
-value, as RFC 3550 asks. It starts on a key frame, and on TCP it drops frames up to the next
-key frame when the platform does not read fast enough, rather than buffering without bound.
+value, as RFC 3550 asks. A channel with audio adds its 40 ms G.711 frames (``.audio``) to
+the video frame's pack, stamped on the same clock, as GB cameras do. It starts on a key frame,
+and on TCP it drops frames up to the next key frame when the platform does not read fast
+enough, rather than buffering without bound.
 
 The session ends on :meth:`~MediaSession.stop` (BYE, shutdown) or when the socket fails, and
 reports why through ``on_end``. Tests send media to loopback only; a session itself sends to
@@ -25,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sightline.media.ps_mux import PsMuxer
+from sightline.media.ps_format import Codec
+from sightline.media.ps_mux import AudioChunk, PsMuxer
 from sightline.media.rtp import RtpPacketiser, frame_rfc4571
+from sightline.sim.audio import AudioClock
 from sightline.sim.invite import MediaOffer, SendMode
 from sightline.sim.video import VideoCodec
 from sightline.sim.video_feed import EncodedFrame
@@ -100,6 +104,7 @@ class MediaSession:
         connect_attempts: int = 3,
         connect_retry_s: float = 1.0,
         accept_timeout_s: float = 10.0,
+        audio: Codec | None = None,
     ) -> None:
         self.call_id = call_id
         self.channel_id = channel_id
@@ -113,7 +118,8 @@ class MediaSession:
         self._attempts = max(1, connect_attempts)
         self._retry_s = connect_retry_s
         self._accept_timeout_s = accept_timeout_s
-        self._muxer = PsMuxer(codec.ps_codec)
+        self._muxer = PsMuxer(codec.ps_codec, audio)
+        self._audio = None if audio is None else AudioClock(audio)
         self._rtp = RtpPacketiser(rtp_ssrc, offer.payload_type, random.randrange(1 << 16))
         self._ts_base = random.randrange(1 << 31)
         self._first_pts: int | None = None
@@ -262,8 +268,12 @@ class MediaSession:
         self._want_key = False
         if self._first_pts is None:
             self._first_pts = frame.pts_90k
-        stamp = (self._ts_base + frame.pts_90k - self._first_pts) & 0xFFFFFFFF
-        pack = self._muxer.mux_frame(frame.data, stamp & 0x1FFFFFFFF, keyframe=frame.keyframe)
+        offset = frame.pts_90k - self._first_pts
+        stamp = (self._ts_base + offset) & 0xFFFFFFFF
+        audio = [] if self._audio is None else self._audio.chunks_until(offset)
+        for i, chunk in enumerate(audio):
+            audio[i] = AudioChunk(chunk.data, (self._ts_base + chunk.pts_90k) & 0xFFFFFFFF)
+        pack = self._muxer.mux_frame(frame.data, stamp, keyframe=frame.keyframe, audio=audio)
         packets = [bytes(p) for p in self._rtp.packetise(pack, stamp)]
         counters = self.counters
         counters.frames += 1

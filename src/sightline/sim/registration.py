@@ -2,7 +2,8 @@
 
 * REGISTER without credentials, answer the 401 with digest credentials (DigestClient); a 403, or
   a second non-stale 401, means a wrong password. The Call-ID stays the same for a device's
-  registrations and CSeq grows, as RFC 3261 §10.2.4 asks of refreshes.
+  registrations and CSeq grows, as RFC 3261 §10.2.4 asks of refreshes; a restarted device
+  (a new process, or TeleBoot) uses a new Call-ID (``SimHost.register_call_id``).
 * After success: refresh at ``refresh_ratio`` of the granted Expires; keepalive in the device's
   slot every ``keepalive_s``.
 * After a failure: try again no sooner than ``retry_s`` (+ a random delay, as 2022 adds).
@@ -91,7 +92,7 @@ class Registration:
                 server_id=config.server_id,
                 domain=config.realm,
                 contact=host.contact(device),
-                call_id=f"{device.device_id}-{host.local_address[0]}",
+                call_id=host.register_call_id(device),
                 from_tag=f"{device.serial:x}r{device.register_cseq}",
                 cseq=device.register_cseq,
                 expires=expires,

@@ -1,4 +1,4 @@
-"""Live encoded video for simulated channels: one encoder per (channel, codec), shared by calls.
+"""Encoded video for simulated channels: live encoders per channel, or one pre-encoded loop.
 
 A :class:`LiveFeed` draws the channel's :class:`~.video.TestPattern` at the configured rate,
 encodes it with PyAV (libx264 ``ultrafast``/``zerolatency``, or libx265), and hands every
@@ -7,12 +7,18 @@ cost one encoder, as on a real camera; a feed starts with its first subscriber a
 its last. A new subscriber asks for a key frame, which the next frame becomes (forced IDR), so
 a call starts within one frame period instead of waiting up to a GOP.
 
-Why encode live instead of looping a pre-encoded clip: the picture carries the wall-clock time
-and the PTZ position, which tests read back; a loop could carry neither. It stays cheap because
-the picture is mostly static (skip blocks), and the encoder runs in a worker thread (PyAV drops
-the GIL while encoding), so two cores carry dozens of 640x360 channels: see the report in
-``tests/sim/test_video_cpu.py``. Frames are paced on the loop clock; when the machine falls
-behind, frames are skipped rather than queued, so the stream stays live.
+Live is the default because the picture carries the channel's name, the wall-clock time and the
+PTZ position, which tests read back. It stays cheap because the picture is mostly static (skip
+blocks), and the encoder runs in a worker thread (PyAV drops the GIL while encoding), so two
+cores carry dozens of 640x360 channels. Frames are paced on the loop clock; when the machine
+falls behind, frames are skipped rather than queued, so the stream stays live.
+
+For hundreds or thousands of channels a :class:`VideoHub` made with ``loop_video=True`` serves
+every channel from one pre-encoded :class:`~.video_loop.VideoLoop` instead (no encoder per
+channel; see :mod:`.video_loop` for what its picture can and cannot say). Each call gets a
+:class:`LoopViewer`, which leaves the loop for the channel's :class:`LiveFeed` as soon as the
+channel's head is away from home or moving: a PTZ panel must show the head move, and only a
+live encoder can draw that. A channel already away from home starts live.
 """
 
 from __future__ import annotations
@@ -25,87 +31,28 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from fractions import Fraction
 
 import av
 
 from sightline.sim.ptz_state import PtzPosition
-from sightline.sim.video import Plane, TestPattern, VideoCodec, VideoSettings
+from sightline.sim.video import TestPattern, VideoCodec, VideoSettings
+from sightline.sim.video_codec import EncodedFrame, FrameEncoder, video_frame
+from sightline.sim.video_loop import VideoLoop
 
-__all__ = ["EncodedFrame", "FrameEncoder", "LiveFeed", "VideoHub", "video_frame"]
+__all__ = [
+    "EncodedFrame",
+    "FrameEncoder",
+    "LiveFeed",
+    "LoopViewer",
+    "VideoHub",
+    "at_home",
+    "video_frame",
+]
 
 log = logging.getLogger(__name__)
 
 _MAX_LATE_FRAMES = 2
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedFrame:
-    """One access unit (Annex-B) of a feed."""
-
-    data: bytes
-    pts_90k: int
-    keyframe: bool
-    unix_ms: int  # the time written into the picture
-
-
-class FrameEncoder:
-    """A PyAV encoder for one feed; not thread-safe, used by one thread at a time."""
-
-    def __init__(self, settings: VideoSettings) -> None:
-        self.settings = settings
-        name = "libx264" if settings.codec is VideoCodec.H264 else "libx265"
-        ctx = av.CodecContext.create(name, "w")
-        assert isinstance(ctx, av.VideoCodecContext)
-        ctx.width, ctx.height, ctx.pix_fmt = settings.width, settings.height, "yuv420p"
-        ctx.time_base = Fraction(1, settings.fps)
-        ctx.framerate = Fraction(settings.fps, 1)
-        ctx.gop_size = max(1, round(settings.gop_s * settings.fps))
-        ctx.bit_rate = settings.bitrate_kbps * 1000
-        ctx.options = _options(settings.codec)
-        self._ctx = ctx
-
-    def encode(self, picture: Plane, index: int, *, force_key: bool) -> list[tuple[bytes, bool]]:
-        """Encode one yuv420p picture; the access units that come out, with key-frame flags."""
-        return self.encode_frame(video_frame(picture, index, force_key=force_key))
-
-    def encode_frame(self, frame: av.VideoFrame) -> list[tuple[bytes, bool]]:
-        """Encode a frame made by :func:`video_frame` (PyAV lets go of the GIL meanwhile)."""
-        return [(bytes(p), p.is_keyframe) for p in self._ctx.encode(frame)]
-
-    def close(self) -> None:
-        """Drain and release the encoder."""
-        with contextlib.suppress(av.error.FFmpegError):
-            self._ctx.encode(None)
-
-
-def video_frame(picture: Plane, index: int, *, force_key: bool = False) -> av.VideoFrame:
-    """A PyAV frame of a yuv420p picture, marked as a key frame when asked."""
-    frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
-    frame.pts = index
-    if force_key:
-        frame.pict_type = av.video.frame.PictureType.I
-    return frame
-
-
-def _options(codec: VideoCodec) -> dict[str, str]:
-    # one thread per encoder: parallelism comes from many channels, and x264's own thread
-    # pool per encoder would mean hundreds of threads in a fleet
-    if codec is VideoCodec.H264:
-        return {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "bf": "0",
-            "threads": "1",
-            "forced-idr": "1",
-        }
-    return {
-        "preset": "ultrafast",
-        "tune": "zerolatency",
-        "forced-idr": "1",
-        "x265-params": "log-level=error:bframes=0:repeat-headers=1:pools=1:frame-threads=1",
-    }
+_PTZ_CHECKS_PER_S = 4  # how often a loop viewer looks at its channel's head
 
 
 FrameSink = Callable[[EncodedFrame], None]
@@ -232,17 +179,110 @@ class LiveFeed:
         return units
 
 
-class VideoHub:
-    """Every live feed of a simulator, by (channel, codec), and the threads that encode them."""
+def at_home(position: PtzPosition) -> bool:
+    """True when the head rests at pan 0, tilt 0, zoom 1 (to a tenth), as a loop shows it."""
+    pan = round(position.pan, 1) % 360.0
+    return not position.moving and (pan, round(position.tilt, 1), round(position.zoom, 1)) == (
+        0.0,
+        0.0,
+        1.0,
+    )
 
-    def __init__(self, settings: VideoSettings, *, workers: int | None = None) -> None:
-        """``workers`` encoder threads (default: one per CPU); 0 encodes on the event loop."""
+
+class LoopViewer:
+    """One call's video from the hub's loop, then from a live feed once the head moves.
+
+    Why switch: the loop's picture is the same for every channel and shows the head at home,
+    so a PTZ panel driving this channel would see nothing move; only a live encoder draws the
+    head where it is. The head is looked at a few times a second (``position``), on the loop's
+    own frames, so a command or a preset call is seen within a quarter of a second; the call
+    stays live until it ends.
+
+    Every source has its own timestamps; the viewer rebases them so the call's stay monotonic
+    at the frame rate across a switch (the gap counted in frame periods of wall time), and
+    after a switch it passes nothing until the new source's first key frame.
+    """
+
+    def __init__(
+        self,
+        channel_id: str,
+        sink: FrameSink,
+        position: PositionSource,
+        *,
+        fps: int,
+        tint: int,
+        on_moved: Callable[[LoopViewer], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.channel_id = channel_id
+        self.position = position
+        self.tint = tint
+        self.live: LiveFeed | None = None  # set when the viewer left the loop
+        self._sink = sink
+        self._fps = fps
+        self._on_moved = on_moved
+        self._clock = clock
+        self._check_every = max(1, fps // _PTZ_CHECKS_PER_S)
+        self._seen = 0
+        self._offset = 0
+        self._last_pts: int | None = None
+        self._last_at = 0.0
+        self._rebase = True
+        self._moved = False
+
+    def from_loop(self, frame: EncodedFrame) -> None:
+        """A frame of the loop (ignored once the viewer went live)."""
+        if self._moved:
+            return
+        self._seen += 1
+        if self._seen % self._check_every == 0 and not at_home(self.position()):
+            self._moved = True
+            self._rebase = True
+            self._on_moved(self)
+            return
+        self._pass(frame)
+
+    def from_live(self, frame: EncodedFrame) -> None:
+        """A frame of the channel's live feed."""
+        self._pass(frame)
+
+    def _pass(self, frame: EncodedFrame) -> None:
+        if self._rebase:
+            if not frame.keyframe:
+                return
+            self._rebase = False
+            if self._last_pts is not None:
+                elapsed = max(1, round((self._clock() - self._last_at) * self._fps))
+                self._offset = self._last_pts + elapsed * 90000 // self._fps - frame.pts_90k
+        pts = frame.pts_90k + self._offset
+        self._last_pts, self._last_at = pts, self._clock()
+        if self._offset:
+            frame = EncodedFrame(frame.data, pts, frame.keyframe, frame.unix_ms)
+        self._sink(frame)
+
+
+Subscription = LiveFeed | LoopViewer
+
+
+class VideoHub:
+    """Every feed of a simulator: live feeds by (channel, codec), or the loop, and the encoders."""
+
+    def __init__(
+        self, settings: VideoSettings, *, workers: int | None = None, loop_video: bool = False
+    ) -> None:
+        """``workers`` encoder threads (default: one per CPU); 0 encodes on the event loop.
+
+        With ``loop_video`` calls are served from one pre-encoded clip (:class:`LoopViewer`),
+        encoded on these threads when the first call comes.
+        """
         self.settings = settings
         count = os.cpu_count() or 2 if workers is None else workers
         self._executor = (
             ThreadPoolExecutor(max_workers=count, thread_name_prefix="sim-video") if count else None
         )
         self._feeds: dict[tuple[str, VideoCodec], LiveFeed] = {}
+        self._loop = VideoLoop(settings, self._executor) if loop_video else None
+        self._viewers: set[LoopViewer] = set()
 
     @property
     def executor(self) -> ThreadPoolExecutor | None:
@@ -251,13 +291,40 @@ class VideoHub:
 
     @property
     def feeds(self) -> dict[tuple[str, VideoCodec], LiveFeed]:
-        """The feeds that exist now (idle feeds are dropped when their last call ends)."""
+        """The live feeds that exist now (idle feeds are dropped when their last call ends)."""
         return self._feeds
+
+    @property
+    def loop(self) -> VideoLoop | None:
+        """The pre-encoded loop (None: every call is encoded live)."""
+        return self._loop
+
+    @property
+    def viewers(self) -> set[LoopViewer]:
+        """Calls served through the loop (including those that went live since)."""
+        return self._viewers
 
     def subscribe(
         self, channel_id: str, position: PositionSource, sink: FrameSink, *, tint: int = 0
+    ) -> Subscription:
+        """Attach ``sink`` to the channel's video: the loop if there is one, else a live feed."""
+        if self._loop is None or not at_home(position()):
+            return self._live(channel_id, position, sink, tint)
+        viewer = LoopViewer(
+            channel_id,
+            sink,
+            position,
+            fps=self.settings.fps,
+            tint=tint,
+            on_moved=self._went_live,
+        )
+        self._viewers.add(viewer)
+        self._loop.subscribe(viewer.from_loop)
+        return viewer
+
+    def _live(
+        self, channel_id: str, position: PositionSource, sink: FrameSink, tint: int
     ) -> LiveFeed:
-        """Attach ``sink`` to the channel's feed, creating it if needed."""
         key = (channel_id, self.settings.codec)
         feed = self._feeds.get(key)
         if feed is None:
@@ -266,16 +333,38 @@ class VideoHub:
         feed.subscribe(sink)
         return feed
 
-    def unsubscribe(self, feed: LiveFeed, sink: FrameSink) -> None:
-        """Detach ``sink``; forget the feed when nobody watches it."""
+    def _went_live(self, viewer: LoopViewer) -> None:
+        log.info(
+            "channel %s: the head moved; leaving the video loop for a live encoder",
+            viewer.channel_id,
+        )
+        if self._loop is not None:
+            self._loop.unsubscribe(viewer.from_loop)
+        viewer.live = self._live(viewer.channel_id, viewer.position, viewer.from_live, viewer.tint)
+
+    def unsubscribe(self, feed: Subscription, sink: FrameSink) -> None:
+        """Detach ``sink``; forget a live feed when nobody watches it."""
+        if isinstance(feed, LoopViewer):
+            self._viewers.discard(feed)
+            if feed.live is not None:
+                self._leave(feed.live, feed.from_live)
+            elif self._loop is not None:
+                self._loop.unsubscribe(feed.from_loop)
+        else:
+            self._leave(feed, sink)
+
+    def _leave(self, feed: LiveFeed, sink: FrameSink) -> None:
         feed.unsubscribe(sink)
         if not feed.subscribers:
             self._feeds.pop((feed.channel_id, feed.settings.codec), None)
 
     async def close(self) -> None:
-        """Stop every feed and the encoder threads."""
+        """Stop every feed, the loop and the encoder threads."""
         feeds, self._feeds = list(self._feeds.values()), {}
         for feed in feeds:
             await feed.close()
+        self._viewers.clear()
+        if self._loop is not None:
+            await self._loop.close()
         if self._executor is not None:
             self._executor.shutdown(wait=True)

@@ -8,7 +8,8 @@ wants: sixteen tiles asked at once do not each hold an HTTP request open for sec
 
 ``?wait=true`` instead starts or joins the stream and answers only after its first key frame,
 so a script gets the classic failures as statuses: device refused → 502, no answer or
-"stream never arrived" → 504; the answer then names the MSE ``mime_type`` too. The stream is
+"stream never arrived" → 504; the answer then names the MSE ``mime_type`` too (with
+``mp4a.40.2`` when the camera sends audio, which browsers get as AAC). The stream is
 kept for the grace period, so the player connecting next finds it running.
 """
 
@@ -44,8 +45,9 @@ from sightline.gb28181.errors import (
 )
 from sightline.gb28181.live import LiveService, UnknownChannelError
 from sightline.gb28181.ssrc import SsrcExhausted
+from sightline.media.audio import aac_key, aac_opener
 from sightline.media.fmp4 import Fmp4Packager
-from sightline.media.hub import NoMediaError, StreamError, StreamNeverArrivedError
+from sightline.media.hub import NoMediaError, StreamError, StreamKey, StreamNeverArrivedError
 from sightline.media.ports import PortsExhaustedError
 
 __all__ = ["failure_of", "get_live", "get_stream_tokens", "live_errors", "media_path", "router"]
@@ -123,10 +125,15 @@ def _urls(request: Request, channel_id: str, token: str, codec: str | None = Non
 
 
 async def _mime_type(live: LiveService, channel_id: str) -> str | None:
-    unit = await live.first_frame(channel_id)
-    packager = Fmp4Packager()
-    packager.push(unit)
-    return packager.mime_type
+    """The MSE type a player of the channel gets, audio (AAC) included when the camera sends it."""
+    key = StreamKey(channel_id)
+    opener = aac_opener(live.hub, key, live.opener(channel_id))
+    async with live.hub.view(aac_key(key), opener) as viewer:
+        packager = Fmp4Packager(audio=True)
+        async for unit in viewer:
+            if packager.push(unit):
+                return packager.mime_type
+    return None
 
 
 @router.post(

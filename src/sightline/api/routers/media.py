@@ -1,7 +1,9 @@
 """``/api/v1/media/live/{id}.mp4?token=``: live fMP4 over WebSocket (players) and HTTP (tools).
 
 Both check the stream token (bound to user, channel, action and client), join the channel's
-shared stream and send the init segment, then one fragment per frame. A token holder without
+shared stream and send the init segment, then one fragment per frame. A camera's G.711 audio
+comes as a second, AAC track (``media.audio``: the stream's ``+aac`` variant; the init type
+then lists ``mp4a.40.2``); masked views carry no audio. A token holder without
 the unmasked right on the channel gets its privacy-masked view (``masks.masked_stream``). The
 token's expiry only limits when a view may start; while it runs, revocation is checked every
 ``RECHECK_S`` seconds, so a revoked token, login or grant stops the view (an unmasked view also
@@ -48,6 +50,7 @@ from sightline.api.routers.live import (
 from sightline.api.routers.masks import masked_stream, unmasked_check
 from sightline.api.schemas.common import GB_ID_PATTERN, ErrorOut
 from sightline.gb28181.live import LiveService
+from sightline.media.audio import aac_key, aac_opener
 from sightline.media.fmp4 import Fmp4Packager, Fmp4Segment
 from sightline.media.hub import Opener, StreamKey, Viewer
 from sightline.media.variants import h264_key, h264_opener
@@ -74,6 +77,14 @@ def _stream(live: LiveService, channel_id: str, codec: str | None) -> tuple[Stre
             live.hub, StreamKey(channel_id), live.opener(channel_id)
         )
     return StreamKey(channel_id), live.opener(channel_id)
+
+
+def _browser_stream(
+    live: LiveService, channel_id: str, codec: str | None
+) -> tuple[StreamKey, Opener]:
+    """``_stream`` with its G.711 audio as AAC (``media.audio``): what fMP4 players join."""
+    key, opener = _stream(live, channel_id, codec)
+    return aac_key(key), aac_opener(live.hub, key, opener)
 
 
 def _audit(
@@ -159,9 +170,10 @@ async def _play(
     await ws.send_json({"type": "status", "state": "connecting"})
     masked = await masked_stream(ws, claims)
     check = unmasked_check(ws, claims) if masked is None else None
-    async with live.hub.view(*(masked or _stream(live, channel_id, codec))) as viewer:
+    # masked views stay silent: hiding faces and leaving voices would defeat the mask
+    async with live.hub.view(*(masked or _browser_stream(live, channel_id, codec))) as viewer:
         await ws.send_json({"type": "status", "state": "waiting"})
-        packager, playing = Fmp4Packager(), False
+        packager, playing = Fmp4Packager(audio=masked is None), False
         async for segment in fmp4_segments(viewer, packager, claims, ws, check):
             if segment.init:
                 await ws.send_json({"type": "init", "mime_type": segment.mime_type})
@@ -266,9 +278,10 @@ async def live_http(
     live = get_live(request)
     with live_errors(channel_id):
         masked = await masked_stream(request, claims)
-        viewer = await live.hub.join(*(masked or _stream(live, channel_id, codec)))
+        viewer = await live.hub.join(*(masked or _browser_stream(live, channel_id, codec)))
     check = unmasked_check(request, claims) if masked is None else None
-    segments = fmp4_segments(viewer, Fmp4Packager(), claims, request, check)
+    packager = Fmp4Packager(audio=masked is None)
+    segments = fmp4_segments(viewer, packager, claims, request, check)
     try:
         with live_errors(channel_id):
             first = await anext(segments)  # failures before the first byte become statuses

@@ -131,6 +131,7 @@ class LiveSession {
       this.sourceBuffer.changeType(mime); // the camera changed codec or resolution
     }
     this.mime = mime;
+    showSound(mime.includes("mp4a."));
     this.pump();
   }
 
@@ -205,8 +206,21 @@ function stop() {
   if (session !== null) {
     session.stop();
     session = null;
+    showSound(false);
     say("stopped");
   }
+}
+
+// The video starts muted (browsers only autoplay muted media); a stream with audio shows a
+// button to hear it. Clicking it is the user gesture browsers want before playing sound.
+function showSound(hasAudio) {
+  $("sound").hidden = !hasAudio;
+  $("sound").textContent = video.muted ? "Sound on" : "Sound off";
+}
+
+function toggleSound() {
+  video.muted = !video.muted;
+  showSound(true);
 }
 
 video.addEventListener("waiting", () => session && !session.closed && say("buffering…"));
@@ -214,5 +228,6 @@ video.addEventListener("playing", () => session && !session.failed && say("playi
 $("login").addEventListener("submit", login);
 $("play").addEventListener("click", play);
 $("stop").addEventListener("click", stop);
+$("sound").addEventListener("click", toggleSound);
 $("channel").value = params.get("channel") || "";
 if ($("channel").value) play();
