@@ -17,7 +17,9 @@ What a platform operator cares about with a large fleet, measured on one machine
    registered and the server counted N more successful authentications, and how many were lost.
 
 ``--profile S`` samples the server with py-spy for S seconds during the steady state and the
-storm and prints the functions with the most samples.
+storm and prints the functions with the most samples. Every phase reports the server's CPU
+(REGISTER worker processes included, ``--register-workers``), the simulators' CPU (they share
+the machine) and the load average and CPU pressure at its end.
 
 Run: ``.venv/bin/python benchmarks/devices_online.py --devices 10000``
 (``--help`` for the options). Needs no SIPp: the simulator is sightline's own.
@@ -60,9 +62,37 @@ _PROGRESS = re.compile(r"registered (\d+)/(\d+) \(failures (\d+), retransmission
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """User + system CPU seconds of one process and its live children (REGISTER workers)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # exited meanwhile
+    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total + sum(cpu_s(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """Child process IDs of ``pid``."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def sims_cpu_s(sims: list[Simulator]) -> float:
+    """CPU seconds of the running simulators (they share the machine with the server)."""
+    return sum(cpu_s(s.pid) for s in sims if s.process and s.process.poll() is None)
+
+
+def load_average() -> str:
+    """The 1-minute load average and CPU pressure ("some" avg10), for the report."""
+    load = Path("/proc/loadavg").read_text().split()[0]
+    pressure = "?"
+    with contextlib.suppress(OSError, IndexError):
+        pressure = Path("/proc/pressure/cpu").read_text().split()[1].split("=")[1]
+    return f"load {load}, CPU pressure {pressure} %"
 
 
 def rss_mib(pid: int) -> float:
@@ -194,6 +224,13 @@ class Phase:
     cpu_s: float
     done: bool
     note: str = ""
+    sims_cpu_s: float = 0.0
+    load: str = ""
+
+    @property
+    def sims_share(self) -> float:
+        """The simulators' CPU in % of one core."""
+        return 100 * self.sims_cpu_s / self.seconds if self.seconds else 0.0
 
     @property
     def cpu_share(self) -> float:
@@ -233,20 +270,24 @@ def metric(server: SightlineProcess, name: str) -> float:
     return server.metrics().get(name, 0.0)
 
 
-def wait_phase(
+def wait_phase(  # noqa: PLR0917 - the phase's name, parties, condition and timing
     name: str,
     server: SightlineProcess,
+    sims: list[Simulator],
     done: Callable[[], bool],
     timeout_s: float,
     poll_s: float = 1.0,
 ) -> Phase:
-    """Poll ``done`` until it holds or ``timeout_s``; the server's CPU over that time."""
-    cpu0, t0 = cpu_s(server.pid), time.monotonic()
+    """Poll ``done`` until it holds or ``timeout_s``; server and simulator CPU over that time."""
+    cpu0, sims0, t0 = cpu_s(server.pid), sims_cpu_s(sims), time.monotonic()
     ok = done()
     while not ok and time.monotonic() - t0 < timeout_s:
         time.sleep(poll_s)
         ok = done()
-    return Phase(name, time.monotonic() - t0, cpu_s(server.pid) - cpu0, ok)
+    phase = Phase(name, time.monotonic() - t0, cpu_s(server.pid) - cpu0, ok)
+    phase.sims_cpu_s = sims_cpu_s(sims) - sims0
+    phase.load = load_average()
+    return phase
 
 
 def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]]:
@@ -317,6 +358,7 @@ def start_server(workdir: Path, args: argparse.Namespace) -> SightlineProcess:
             "SIGHTLINE_SIP__RATE_BURST": "1000000",
             "SIGHTLINE_SIP__BAN_AFTER_FAILURES": "1000000",
             "SIGHTLINE_GB28181__KEEPALIVE_INTERVAL_S": f"{args.keepalive_s:g}",
+            "SIGHTLINE_SIP__REGISTER_WORKERS": str(args.register_workers),
         },
         startup_timeout_s=60,
     )
@@ -334,7 +376,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         sims = simulators(server, args)
         with fleet(sims):
             print(f"registering {n} devices from {len(sims)} simulators...", flush=True)
-            reg = wait_phase("registration", server, lambda: online(api) >= n, args.online_timeout)
+            reg = wait_phase(
+                "registration", server, sims, lambda: online(api) >= n, args.online_timeout
+            )
             reg.note = f"{online(api)} online"
             phases.append(reg)
             print(f"  {reg.note} after {reg.seconds:.1f}s", flush=True)
@@ -346,7 +390,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                     target=lambda: rows.extend(profile(server.pid, args.profile, out))
                 )
                 profiler.start()
-            onb = wait_phase("onboarding", server, lambda: channels(api) >= n, args.onboard_timeout)
+            onb = wait_phase(
+                "onboarding", server, sims, lambda: channels(api) >= n, args.onboard_timeout
+            )
             if profiler is not None:
                 profiler.join()
                 show_profile("onboarding", rows)
@@ -388,13 +434,15 @@ def steady(bench: Bench) -> Phase:
     profiler = threading.Thread(
         target=lambda: rows.extend(profile(server.pid, args.profile, workdir / "steady.txt"))
     )
-    cpu0, t0 = cpu_s(server.pid), time.monotonic()
+    cpu0, sims0, t0 = cpu_s(server.pid), sims_cpu_s(bench.sims), time.monotonic()
     if args.profile:
         profiler.start()
     while time.monotonic() - t0 < seconds:
         lowest = min(lowest, online(api))
         time.sleep(5)
     phase = Phase("steady state", time.monotonic() - t0, cpu_s(server.pid) - cpu0, True)
+    phase.sims_cpu_s = sims_cpu_s(bench.sims) - sims0
+    phase.load = load_average()
     registers = metric(server, 'sightline_sip_requests_total{method="REGISTER"}') - registers0
     messages = metric(server, 'sightline_sip_requests_total{method="MESSAGE"}') - messages0
     lost = n - online(api)
@@ -440,10 +488,10 @@ def storm(bench: Bench) -> Phase:
         sim.start()
     if profiler is not None:
         profiler.start()
-    phase = wait_phase("storm", server, all_back, args.online_timeout, poll_s=0.5)
+    phase = wait_phase("storm", server, sims, all_back, args.online_timeout, poll_s=0.5)
     phase.cpu_s = cpu_s(server.pid) - cpu0
     phase.seconds = time.monotonic() - t0
-    sims_cpu = sum(cpu_s(s.pid) for s in sims if s.process and s.process.poll() is None)
+    phase.sims_cpu_s = sims_cpu_s(sims)  # new processes: everything since they started
     progress = [s.progress() for s in sims]
     registered = sum(p[0] for p in progress)
     failures = sum(p[1] for p in progress)
@@ -451,8 +499,7 @@ def storm(bench: Bench) -> Phase:
     time.sleep(3)  # let the write-behind flush reach the store
     phase.note = (
         f"{registered}/{n} re-registered, failures {failures}, retransmissions {retrans}, "
-        f"API online {online(api)}, offline {offline(api)}; "
-        f"simulators' CPU {100 * sims_cpu / phase.seconds:.0f} %"
+        f"API online {online(api)}, offline {offline(api)}"
     )
     notes.append(f"storm: {phase.note}")
     print(f"  {phase.note} after {phase.seconds:.1f}s", flush=True)
@@ -467,13 +514,16 @@ def report(
 ) -> None:
     """Print the results as a Markdown table."""
     n = args.devices
-    print(f"\n## {n:,} devices, {args.processes} simulators, keepalive {args.keepalive_s:g}s\n")
-    print("| phase | seconds | done | server CPU | notes |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        f"\n## {n:,} devices, {args.processes} simulators, keepalive {args.keepalive_s:g}s, "
+        f"{args.register_workers} REGISTER workers\n"
+    )
+    print("| phase | seconds | done | server CPU | simulators' CPU | machine at the end | notes |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for p in phases:
         print(
             f"| {p.name} | {p.seconds:.1f} | {'yes' if p.done else 'NO'} | "
-            f"{p.cpu_share:.1f} % | {p.note} |"
+            f"{p.cpu_share:.1f} % | {p.sims_share:.1f} % | {p.load} | {p.note} |"
         )
     per_device_kib = (rss1 - rss0) * 1024 / n
     print(
@@ -491,6 +541,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steady-intervals", type=float, default=2.0)
     parser.add_argument(
         "--register-rate", type=float, default=2000.0, help="registrations/s, all simulators"
+    )
+    parser.add_argument(
+        "--register-workers", type=int, default=0, help="serve's sip.register_workers"
     )
     parser.add_argument("--online-timeout", type=float, default=600.0)
     parser.add_argument("--onboard-timeout", type=float, default=600.0)

@@ -116,3 +116,53 @@ async def test_workers_hold_back_while_the_loop_runs_late(
     await steps.until(lambda: len(steps.runs) == 1)
     assert onboarding.paused >= 1
     assert loop.time() >= busy_until - 0.1  # not before the flood was over
+
+
+async def test_a_restarted_device_is_only_subscribed_however_old_its_onboarding(
+    running: list[asyncio.Task[None]],
+) -> None:
+    steps, clock = Steps(), Clock()
+    onboarding = Onboarding(steps, lambda _d: True, clock=clock, workers=1)
+    onboarding.resubscribe(DEV)  # never onboarded, yet only its subscriptions are asked for
+    running.extend(onboarding.start())
+    await steps.until(lambda: len(steps.runs) == 1)
+    assert steps.runs == [(DEV, False)]
+    assert not onboarding.is_fresh(DEV)  # a subscription-only run is not a full onboarding
+
+
+async def test_a_device_queued_twice_is_onboarded_once_and_full_wins(
+    running: list[asyncio.Task[None]],
+) -> None:
+    steps = Steps()
+    onboarding = Onboarding(steps, lambda _d: True, clock=Clock(), workers=1)
+    onboarding.resubscribe(DEV)
+    onboarding.put(DEV)
+    onboarding.put(DEV)
+    onboarding.put(OTHER)
+    onboarding.resubscribe(OTHER)
+    assert onboarding.waiting == 2
+    running.extend(onboarding.start())
+    await steps.until(lambda: len(steps.runs) == 2)
+    await asyncio.sleep(0.05)  # nothing else follows
+    assert steps.runs == [(DEV, True), (OTHER, True)]
+
+
+async def test_subscription_only_runs_are_rate_limited(
+    running: list[asyncio.Task[None]],
+) -> None:
+    """A storm of restarted devices: their SUBSCRIBEs trickle, full onboardings do not wait."""
+    steps = Steps()
+    onboarding = Onboarding(steps, lambda _d: True, clock=Clock(), workers=8)
+    onboarding.resubscribe_rate = 50.0
+    restarted = [f"340200000013200000{i:02d}" for i in range(10, 16)]
+    for device_id in restarted:
+        onboarding.resubscribe(device_id)
+    onboarding.put(DEV)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    running.extend(onboarding.start())
+    await steps.until(lambda: (DEV, True) in steps.runs)
+    assert steps.runs.index((DEV, True)) < len(restarted)  # not queued behind them all
+    await steps.until(lambda: len(steps.runs) == len(restarted) + 1)
+    assert loop.time() - start >= (len(restarted) - 1) / 50.0 - 0.005  # 20 ms apart
+    assert sorted(d for d, full in steps.runs if not full) == restarted

@@ -171,8 +171,9 @@ class DeviceManager:
     # -- lifecycle -----------------------------------------------------------------------
 
     def attach_registrar(self, registrar: Registrar) -> None:
-        """Let the manager drop bindings of devices that missed their keepalives."""
+        """Drop bindings of devices that missed their keepalives; follow their refreshes."""
         self._registrar = registrar
+        registrar.on_refresh = self.on_refresh
 
     async def start(self) -> None:
         """Load known devices (passwords, charsets), then start the timer and flush tasks."""
@@ -271,6 +272,29 @@ class DeviceManager:
         remote = f"{binding.peer.host}:{binding.peer.port}"
         self._bus.publish(DeviceOnline(binding.device_id, wall, binding.peer.transport, remote))
         self.onboarding.put(binding.device_id)
+
+    def on_refresh(self, was: Binding, binding: Binding) -> None:
+        """The registrar's ``on_refresh``: an online device registered again.
+
+        The cheap path of a re-registration storm: no queries. The REGISTER shows the device
+        alive (its keepalive deadline moves, so a storm slower than the keepalive timeout
+        loses nobody), requests follow it to a new address at once, and a new Call-ID (a
+        restarted device: RFC 3261 §10.2.4 keeps it across refreshes) means the device has
+        lost our subscriptions, so they alone are made again.
+        """
+        session = self._sessions.get(binding.device_id)
+        if session is None:
+            return
+        now = self._clock()
+        self._touch(session, now)
+        session.expires_at = binding.expires_at
+        session.contact = binding.contact
+        if binding.peer != session.peer:
+            self._moved(session, binding.peer)
+        if binding.call_id != was.call_id:
+            log.debug("device %s registered with a new Call-ID: restarted", binding.device_id)
+            self.subscriber.drop_device(binding.device_id)
+            self.onboarding.resubscribe(binding.device_id)
 
     def _touch(self, session: DeviceSession, now: float) -> None:
         session.last_seen = now

@@ -11,7 +11,13 @@ when and how often:
 * pacing: while the event loop runs late (a REGISTER flood, or a host short of CPU), workers
   hold back, so registrations and keepalives, which keep devices online, go first;
 * freshness: a device that registers again within ``fresh_s`` of a complete onboarding (it
-  rebooted or missed keepalives) is only subscribed again;
+  rebooted or missed keepalives) is only subscribed again; a device that restarted while
+  registered (:meth:`Onboarding.resubscribe`) is only subscribed again whatever the time;
+* one entry per device: a device queued twice before a worker takes it is onboarded once
+  (the full kind wins);
+* subscription-only runs are rate-limited (``resubscribe_rate``): after a mass power cut every
+  device comes back at once with a new Call-ID, and its REGISTER (which keeps it online)
+  matters more than its SUBSCRIBEs (2 requests and a catalog NOTIFY per device);
 * retries: a failed onboarding is tried again ``retry_s`` later, at most ``ATTEMPTS`` times in
   all, while the device stays online.
 """
@@ -19,13 +25,22 @@ when and how often:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from sightline.gb28181.errors import Gb28181Error
 
-__all__ = ["ATTEMPTS", "FRESH_S", "MAX_LAG_S", "RETRY_S", "WORKERS", "Onboarding"]
+__all__ = [
+    "ATTEMPTS",
+    "FRESH_S",
+    "MAX_LAG_S",
+    "RESUBSCRIBE_RATE",
+    "RETRY_S",
+    "WORKERS",
+    "Onboarding",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +48,7 @@ WORKERS = 256
 ATTEMPTS = 3
 RETRY_S = 30.0
 FRESH_S = 3600.0
+RESUBSCRIBE_RATE = 100.0  # subscription-only runs per second, at most
 # A loop iteration longer than this means SIP traffic is waiting: onboarding pauses PAUSE_S.
 MAX_LAG_S = 0.25
 PAUSE_S = 0.5
@@ -57,11 +73,14 @@ class Onboarding:
         self._clock = clock
         self._workers = workers
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: dict[str, bool] = {}  # queued device → full onboarding wanted
         self._attempts: dict[str, int] = {}
         self._done_at: dict[str, float] = {}  # device → when its last full onboarding ended
         self.retry_s = RETRY_S
         self.fresh_s = FRESH_S
         self.max_lag_s = MAX_LAG_S
+        self.resubscribe_rate = RESUBSCRIBE_RATE
+        self._next_slot = 0.0  # loop time of the next subscription-only run
         self.paused = 0  # how many times a worker held back for a late loop
 
     @property
@@ -74,8 +93,18 @@ class Onboarding:
         return [asyncio.ensure_future(self._worker()) for _ in range(self._workers)]
 
     def put(self, device_id: str) -> None:
-        """Queue a device (it just registered)."""
-        self._queue.put_nowait(device_id)
+        """Queue a device (it just registered): in full unless onboarded recently."""
+        self._enqueue(device_id, full=True)
+
+    def resubscribe(self, device_id: str) -> None:
+        """Queue a device for its subscriptions only (it restarted while registered)."""
+        self._enqueue(device_id, full=False)
+
+    def _enqueue(self, device_id: str, *, full: bool) -> None:
+        queued = self._pending.get(device_id)
+        if queued is None:
+            self._queue.put_nowait(device_id)
+        self._pending[device_id] = full or bool(queued)
 
     def is_fresh(self, device_id: str) -> bool:
         """True if the device's last full onboarding ended less than ``fresh_s`` ago."""
@@ -85,20 +114,31 @@ class Onboarding:
     async def _worker(self) -> None:
         while True:
             device_id = await self._queue.get()
-            if not self._online(device_id):
+            wanted = self._pending.pop(device_id, None)
+            if wanted is None or not self._online(device_id):
                 continue
+            full = wanted and not self.is_fresh(device_id)
+            if not full:
+                await self._wait_for_slot()
             await self._wait_for_quiet()
-            full = not self.is_fresh(device_id)
             try:
                 await self._step(device_id, full)
             except Gb28181Error as exc:
-                self._retry(device_id, exc)
+                self._retry(device_id, exc, full=wanted)
             except Exception:
                 log.exception("device %s: onboarding failed", device_id)
             else:
                 self._attempts.pop(device_id, None)
                 if full:
                     self._done_at[device_id] = self._clock()
+
+    async def _wait_for_slot(self) -> None:
+        """Keep subscription-only runs under ``resubscribe_rate`` per second."""
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self.resubscribe_rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     async def _wait_for_quiet(self) -> None:
         """Hold back while one loop iteration takes longer than ``max_lag_s``."""
@@ -111,7 +151,7 @@ class Onboarding:
             self.paused += 1
             await asyncio.sleep(PAUSE_S)
 
-    def _retry(self, device_id: str, exc: Gb28181Error) -> None:
+    def _retry(self, device_id: str, exc: Gb28181Error, *, full: bool) -> None:
         # A busy device or a lost datagram must not leave it without channels until it
         # happens to register again: try again a few times while it stays online.
         attempts = self._attempts.get(device_id, 0) + 1
@@ -127,4 +167,5 @@ class Onboarding:
             attempts,
             self.retry_s,
         )
-        asyncio.get_running_loop().call_later(self.retry_s, self._queue.put_nowait, device_id)
+        again = functools.partial(self._enqueue, device_id, full=full)
+        asyncio.get_running_loop().call_later(self.retry_s, again)
