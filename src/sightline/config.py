@@ -9,9 +9,10 @@ silently ignored.
 from __future__ import annotations
 
 import ipaddress
+import os
 import zoneinfo
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -120,13 +121,19 @@ class SipSettings(_Section):
         default=600.0, gt=0, description="close TCP connections idle this long"
     )
     max_tcp_connections: int = Field(default=20_000, ge=1, description="TCP/TLS connection cap")
-    register_workers: int = Field(
-        default=0,
-        ge=0,
-        le=64,
-        description="extra processes answering UDP REGISTER on the same port (SO_REUSEPORT); "
-        "0 = the main process answers everything",
+    register_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = Field(
+        default="auto",
+        description="extra processes answering UDP REGISTER on the same port (SO_REUSEPORT): "
+        "a number (0 = the main process answers everything) or auto = one per CPU core the "
+        "process may use, when there are 2 or more",
     )
+
+    def register_worker_count(self) -> int:
+        """``register_workers`` as a number (auto resolved on this machine)."""
+        if self.register_workers != "auto":
+            return self.register_workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return cores if cores > 1 else 0
 
     @field_validator("id")
     @classmethod

@@ -40,6 +40,7 @@ from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.record_source import DeviceRecordSource
 from sightline.gb28181.records import device_zone
 from sightline.gb28181.register_channel import WorkerConfig
+from sightline.gb28181.register_fast import FastRegistrar
 from sightline.gb28181.register_workers import RegisterWorkers
 from sightline.gb28181.registrar import Registrar
 from sightline.gb28181.ssrc import SsrcAllocator
@@ -250,13 +251,26 @@ class Node:
         devices.attach_registrar(self.registrar)
         self._start_live(endpoint, devices)
         endpoint.on("REGISTER", self.registrar.handle)
+        # the plain 401 and 200 answered from the lite scan; the rest goes to handle()
+        fast_register = FastRegistrar(
+            digest=digest,
+            password_for=lambda _device_id: password,
+            ha1_for=devices.ha1_for,
+            stats=self.stats,
+            failures=flood.failures,
+            expires_min_s=sip.register_expires_min_s,
+            expires_max_s=sip.register_expires_max_s,
+            date_header=self.settings.gb28181.date_header,
+            bind=self.registrar.record,
+        )
+        endpoint.on_fast("REGISTER", fast_register.answer)
         endpoint.on("MESSAGE", self._message_router(devices))
         endpoint.on("NOTIFY", devices.handle_notify)
         # loads known devices and per-device passwords before any device can register
         await devices.start()
         self.devices = devices
         self.endpoint = endpoint
-        workers = sip.register_workers
+        workers = sip.register_worker_count()
         self.listening.sip["UDP"] = await endpoint.start_udp(
             sip.host, sip.port, reuse_port=workers > 0
         )
@@ -294,6 +308,9 @@ class Node:
             rate_per_source=sip.rate_per_source,
             rate_burst=sip.rate_burst,
             flood_exempt=list(sip.flood_exempt),
+            ban_after_failures=sip.ban_after_failures,
+            ban_window_s=sip.ban_window_s,
+            ban_s=sip.ban_s,
             log_level=self.settings.log.level,
             log_json=self.settings.log.json_output,
         )

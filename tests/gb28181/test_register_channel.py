@@ -20,6 +20,7 @@ from sightline.gb28181.register_channel import (
     Ha1Entries,
     Ready,
     Registered,
+    Registrations,
     Start,
     StatsReport,
     WorkerConfig,
@@ -62,8 +63,15 @@ MESSAGES: list[ChannelMessage] = [
         "3.0",
     ),
     Registered("34020000001320000001", "<sip:x@h>", "h", 1, 0, "c", None),
+    Registrations(
+        (
+            Registered("34020000001320000002", "<sip:a@b>", "192.0.2.8", 5062, 60, "d", None),
+            Registered("34020000001320000003", "<sip:c@d>", "::1", 65535, 0, "e@f", "2.0"),
+        )
+    ),
     AuthOutcome("192.0.2.9", ok=False),
-    StatsReport({"requests_by_method": {"REGISTER": 4}, "auth_successes": 2}),
+    StatsReport((("requests_by_method", "REGISTER", 4), ("auth_successes", "", 2))),
+    StatsReport(()),
 ]
 
 
@@ -83,6 +91,43 @@ def test_forwarded_datagrams_keep_every_byte(host: str, port: int, data: bytes) 
     assert decode(encode(Forwarded(host, port, data))) == Forwarded(host, port, data)
 
 
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=80)
+
+
+@given(
+    st.lists(
+        st.builds(
+            Registered,
+            device_id=_TEXT,
+            contact=_TEXT,
+            host=_TEXT,
+            port=st.integers(0, 65535),
+            expires=st.integers(0, 2**32 - 1),
+            call_id=_TEXT,
+            gb_version=st.none() | _TEXT,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_registration_batches_keep_every_field(items: list[Registered]) -> None:
+    batch = Registrations(tuple(items))
+    assert decode(encode(batch)) == batch
+    assert decode(encode(items[0])) == items[0]
+
+
+def test_registered_text_with_surrogate_escapes_survives() -> None:
+    # header text the parser kept byte-exact (GB2312 display names) as surrogate escapes
+    contact = b'"\xc9\xe3\xcf\xf1" <sip:x@h>'.decode("unicode_escape").encode("latin-1")
+    item = Registered("d", contact.decode("utf-8", "surrogateescape"), "h", 1, 2, "c", None)
+    assert decode(encode(item)) == item
+
+
+def test_a_field_too_long_for_a_record_is_a_channel_error() -> None:
+    with pytest.raises(ChannelError):
+        encode(Registered("d", "x" * 70_000, "h", 1, 2, "c", None))
+
+
 @given(st.binary(max_size=300))
 def test_arbitrary_packets_decode_or_raise_channel_error(packet: bytes) -> None:
     with contextlib.suppress(ChannelError):
@@ -91,7 +136,21 @@ def test_arbitrary_packets_decode_or_raise_channel_error(packet: bytes) -> None:
 
 @pytest.mark.parametrize(
     "packet",
-    [b"", b"Z{}", b"R[1,2]", b"R{}", b'R{"device_id": 1, "bogus": 2}', b"F\x00", b"Cnot json"],
+    [
+        b"",
+        b"Z{}",
+        b"R[1,2]",
+        b"R{}",
+        b'R{"device_id": 1, "bogus": 2}',
+        b"F\x00",
+        b"Cnot json",
+        b"G",  # a batch of no registration
+        b"G\x00\x01\x00\x00\x00\x01\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x00abc",  # short
+        b"R" + bytes(17) + bytes(17),  # two records where one belongs
+        b"G\x00\x01\x00\x00\x00\x01\x02" + bytes(10),  # version flag 2
+        b"Tbans\t\tmany",
+        b"Tbans\t1",
+    ],
 )
 def test_malformed_packets_raise_channel_error(packet: bytes) -> None:
     with pytest.raises(ChannelError):

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from pydantic import ValidationError
 
+from sightline.config import SipSettings
 from sightline.gb28181.errors import Gb28181Error
 from sightline.gb28181.register_channel import (
     AuthOutcome,
@@ -25,12 +27,15 @@ from sightline.gb28181.register_channel import (
     Ha1Entries,
     Ready,
     Registered,
+    Registrations,
     Start,
     StatsReport,
 )
 from sightline.gb28181.register_workers import (
     RegisterWorkers,
+    _ReportedFailures,
     _Worker,
+    _WorkerProcess,
     serve_worker,
     worker_nonce_key,
 )
@@ -41,6 +46,7 @@ from sightline.sip.flood import AuthFailureTracker, FloodPolicy
 from sightline.sip.message import Request
 from sightline.sip.parser import parse_message, serialize
 from sightline.sip.stats import SipStats
+from sightline.sip.transport import Peer
 from tests.gb28181.test_register_channel import CONFIG, Inbox
 from tests.sip.conftest import DEVICE, REALM, options_request, register_request
 
@@ -120,8 +126,9 @@ async def test_a_worker_answers_register_and_reports_the_binding(
     with contextlib.closing(device.sock):
         ok = await _register(device, port, DEVICE, PASSWORD)
         assert ok.startswith(b"SIP/2.0 200 OK")
-        registered = await _next(inbox, Registered)
-        assert isinstance(registered, Registered)
+        batch = await _next(inbox, Registrations)
+        assert isinstance(batch, Registrations) and len(batch.items) == 1
+        registered = batch.items[0]
         contact = f"<sip:{DEVICE}@127.0.0.1:5060>"
         assert registered == Registered(
             DEVICE, contact, "127.0.0.1", device.port, 3600, registered.call_id, None
@@ -132,13 +139,13 @@ async def test_a_worker_answers_register_and_reports_the_binding(
         assert (await _register(device, port, OWN_HA1_DEVICE, PASSWORD)).startswith(b"SIP/2.0 403 ")
         failed = await _next(inbox, AuthOutcome)
         assert failed == AuthOutcome("127.0.0.1", ok=False)
-        # counters arrive once a second
+        # counters arrive after each loop turn that handled datagrams
         total = SipStats()
         async with asyncio.timeout(5):
             while total.requests_by_method["REGISTER"] < 6:
                 report = await _next(inbox, StatsReport)
                 assert isinstance(report, StatsReport)
-                total.add(SipStats.from_dict(report.counts))
+                total.add_counts(report.counts)
         assert total.requests_by_method["REGISTER"] == 6
         assert (total.auth_successes, total.auth_failures) == (2, 1)
 
@@ -259,7 +266,21 @@ async def test_registrations_from_workers_reach_the_main_registrar(main_side: Ma
     workers._on_message(fake, Registered(DEVICE, "<sip:d@h>", "192.0.2.1", 5070, 0, "c", None))
     assert registrar.bindings == {}
     assert main_side.changes == [(DEVICE, True), (DEVICE, False)]
-    workers._on_message(fake, StatsReport({"auth_successes": 2, "requests_by_method": {"X": 1}}))
+    # a batch (one packet per loop turn of the worker) is taken in order
+    other = "34020000001320000077"
+    batch = Registrations(
+        (
+            Registered(DEVICE, "<sip:d@h>", "192.0.2.1", 5070, 60, "c", None),
+            Registered(other, "<sip:o@h>", "192.0.2.2", 5071, 60, "c2", None),
+            Registered(DEVICE, "<sip:d@h>", "192.0.2.1", 5070, 0, "c", None),
+        )
+    )
+    workers._on_message(fake, batch)
+    assert list(registrar.bindings) == [other]
+    assert main_side.changes[2:] == [(DEVICE, True), (other, True), (DEVICE, False)]
+    workers._on_message(
+        fake, StatsReport((("auth_successes", "", 2), ("requests_by_method", "X", 1)))
+    )
     assert main_side.stats.auth_successes == 2
 
 
@@ -320,3 +341,59 @@ def _worker_children() -> list[int]:
             ):
                 found.append(int(entry.name))
     return found
+
+
+async def test_registrations_are_batched_per_loop_turn_and_sent_before_a_forward() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    inbox = Inbox(2)
+    main = Channel(ours, inbox, lambda: None, name="worker")
+    worker = _WorkerProcess(CONFIG, theirs)
+    try:
+        peer = Peer("UDP", "192.0.2.1", 5070)
+        for n in range(3):
+            worker._bind(Binding(f"3402000000132000000{n}", "<sip:d@h>", peer, 1.0, "c", None), 60)
+        # a datagram for the main process arrives in the same turn: the batch goes first
+        assert worker._divert(b"MESSAGE sip:x SIP/2.0\r\n\r\n", peer)
+        got = await inbox.wait()
+        assert isinstance(got[0], Registrations) and len(got[0].items) == 3
+        assert isinstance(got[1], Forwarded)
+        # otherwise the batch leaves at the end of the loop turn, as one packet
+        inbox.want = 3
+        inbox.full.clear()
+        for n in range(2):
+            worker._bind(Binding(f"3402000000132000001{n}", "<sip:d@h>", peer, 1.0, "c", None), 0)
+        assert len(inbox.items) == 2
+        got = await inbox.wait()
+        assert isinstance(got[2], Registrations)
+        assert [(i.device_id, i.expires) for i in got[2].items] == [
+            ("34020000001320000010", 0),
+            ("34020000001320000011", 0),
+        ]
+    finally:
+        worker.channel.close()
+        main.close()
+
+
+def test_a_worker_bans_locally_at_once_and_leaves_the_decision_to_the_main_process() -> None:
+    reports: list[AuthOutcome] = []
+    failures = _ReportedFailures(reports.append, replace(CONFIG, ban_after_failures=2, ban_s=30))
+    assert failures.record_failure("192.0.2.5", 10.0) is False
+    assert not failures.is_banned("192.0.2.5", 10.0)
+    assert failures.record_failure("192.0.2.5", 11.0) is False  # the main process counts bans
+    assert failures.is_banned("192.0.2.5", 11.0) and not failures.is_banned("192.0.2.5", 41.5)
+    assert reports == [AuthOutcome("192.0.2.5", ok=False)] * 2
+    failures.record_success("192.0.2.6", 12.0)  # never failed here: nothing to report
+    failures.record_failure("192.0.2.6", 12.0)
+    failures.record_success("192.0.2.6", 13.0)
+    assert reports[2:] == [AuthOutcome("192.0.2.6", ok=False), AuthOutcome("192.0.2.6", ok=True)]
+
+
+def test_the_workers_setting_is_a_number_or_auto() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert SipSettings().register_workers == "auto"
+    assert SipSettings().register_worker_count() == (cores if cores > 1 else 0)
+    assert SipSettings(register_workers=3).register_worker_count() == 3
+    assert SipSettings(register_workers=0).register_worker_count() == 0
+    for bad in ("many", -1, 65):
+        with pytest.raises(ValidationError):
+            SipSettings(register_workers=bad)

@@ -216,6 +216,16 @@ def test_challenge_offers_qop_only_when_configured() -> None:
     assert parsed.realm == REALM
 
 
+@pytest.mark.parametrize(("qop", "stale"), [(False, False), (False, True), (True, False)])
+def test_challenge_text_is_the_one_digest_challenge_writes(qop: bool, stale: bool) -> None:
+    server = _pair(qop=qop).server
+    for _ in range(50):
+        value = server.challenge(T0, stale=stale)
+        challenge = DigestChallenge.parse(value)
+        assert value == str(challenge) and challenge.stale == stale
+        assert server.nonces.issued_at(challenge.nonce) == T0
+
+
 def test_stale_nonce_then_recovery() -> None:
     pair = _pair(qop=False, lifetime_s=300.0)
     assert pair.first_register().ok

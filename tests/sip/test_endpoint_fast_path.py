@@ -1,5 +1,6 @@
-"""Requests answered at once over UDP (no transaction built), diverted and forwarded datagrams,
-and SO_REUSEPORT sockets: real sockets on loopback."""
+"""Requests answered at once over UDP (no transaction built), answers from the lite scan
+(``on_fast``), diverted and forwarded datagrams, and SO_REUSEPORT sockets: real sockets on
+loopback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from sightline.sip.endpoint import IncomingRequest, SipEndpoint
+from sightline.sip.errors import SipTransportError
+from sightline.sip.lite import LiteAnswer, LiteRequest
 from sightline.sip.message import Response, build_response
 from sightline.sip.stats import SipStats
 from sightline.sip.transport import Peer, open_udp_socket
@@ -200,3 +203,145 @@ def test_reuse_port_lets_sockets_share_a_port_and_a_plain_one_does_not() -> None
     finally:
         first.close()
         second.close()
+
+
+# -- on_fast: answers straight from the lite scan --------------------------------------------
+
+
+class FastHandler:
+    """Answers 200 from the lite scan unless told to hand requests on; counts both."""
+
+    def __init__(self) -> None:
+        self.answered: list[LiteRequest] = []
+        self.declined = 0
+        self.decline = False
+
+    def __call__(self, request: LiteRequest, peer: Peer) -> LiteAnswer | None:
+        if self.decline:
+            self.declined += 1
+            return None
+        self.answered.append(request)
+        return LiteAnswer(200, [("Expires", request.fields["expires"])])
+
+
+async def test_a_fast_answer_is_sent_retired_and_resent_for_retransmissions(
+    server: tuple[SipEndpoint, int], client: Client
+) -> None:
+    endpoint, port = server
+    full: list[IncomingRequest] = []
+    fast = FastHandler()
+
+    def handler(incoming: IncomingRequest) -> Response:
+        full.append(incoming)
+        return build_response(incoming.request, 500)
+
+    endpoint.on("REGISTER", handler)
+    endpoint.on_fast("REGISTER", fast)
+    data = _request("REGISTER", client.port, "lite1")
+    await client.send(data, port)
+    first = await client.recv()
+    assert first.startswith(b"SIP/2.0 200 OK\r\n")
+    assert f"rport={client.port};branch=z9hG4bKlite1;received=127.0.0.1".encode() in first
+    assert b"\r\nExpires: 3600\r\nServer: sightline\r\nContent-Length: 0\r\n\r\n" in first
+    await client.send(data, port)  # a retransmission: the same bytes, no handler again
+    assert await client.recv() == first
+    assert len(fast.answered) == 1 and full == []
+    assert endpoint._table.retired_count == 1 and list(endpoint._table) == []
+    assert endpoint.stats.requests_by_method["REGISTER"] == 2
+    assert endpoint.stats.responses_sent_by_class["2xx"] == 2
+
+
+async def test_a_declined_or_unusual_request_takes_the_full_path(
+    server: tuple[SipEndpoint, int], client: Client
+) -> None:
+    endpoint, port = server
+    full: list[IncomingRequest] = []
+
+    def handler(incoming: IncomingRequest) -> Response:
+        full.append(incoming)
+        return build_response(incoming.request, 403, to_tag="t3")
+
+    fast = FastHandler()
+    endpoint.on("REGISTER", handler)
+    endpoint.on_fast("REGISTER", fast)
+    fast.decline = True
+    await client.send(_request("REGISTER", client.port, "lite2"), port)
+    assert (await client.recv()).startswith(b"SIP/2.0 403 ")
+    fast.decline = False
+    # a field the scan does not take: the full path, the fast handler never asked
+    odd = _request("REGISTER", client.port, "lite3").replace(
+        b"Expires: 3600\r\n", b"Expires: 3600\r\nRequire: foo\r\n"
+    )
+    await client.send(odd, port)
+    assert (await client.recv()).startswith(b"SIP/2.0 420 ")
+    # other methods are not scanned at all
+    await client.send(_request("OPTIONS", client.port, "lite4"), port)
+    assert (await client.recv()).startswith(b"SIP/2.0 200 ")
+    assert fast.declined == 1 and fast.answered == [] and len(full) == 1
+    assert endpoint.stats.requests_by_method["REGISTER"] == 2  # each counted once
+
+
+async def test_a_live_transaction_absorbs_its_retransmission_before_the_fast_path(
+    server: tuple[SipEndpoint, int], client: Client
+) -> None:
+    endpoint, port = server
+    release = asyncio.Event()
+
+    async def answer(incoming: IncomingRequest) -> Response:
+        await release.wait()
+        return build_response(incoming.request, 202, to_tag="t4")
+
+    fast = FastHandler()
+    fast.decline = True  # the first copy goes to the awaited full handler
+    endpoint.on("REGISTER", lambda incoming: asyncio.ensure_future(answer(incoming)))
+    endpoint.on_fast("REGISTER", fast)
+    data = _request("REGISTER", client.port, "lite5")
+    await client.send(data, port)
+    await asyncio.sleep(0.1)
+    fast.decline = False
+    await client.send(data, port)  # its transaction is Trying: absorbed, not answered fast
+    await asyncio.sleep(0.1)
+    release.set()
+    assert (await client.recv()).startswith(b"SIP/2.0 202 ")
+    assert fast.answered == [] and fast.declined == 1
+
+
+async def test_more_sockets_on_the_port_feed_the_same_endpoint(client: Client) -> None:
+    endpoint = SipEndpoint(stats=SipStats())
+    other = SipEndpoint(stats=SipStats())
+    try:
+        _, port = await endpoint.start_udp("127.0.0.1", 0, reuse_port=True)
+        for _ in range(3):
+            await endpoint.add_udp_socket("127.0.0.1", port)
+        await other.start_udp("127.0.0.1", port, reuse_port=True)
+        # sources spread over 5 sockets, 4 of them this endpoint's: most land here, and
+        # every answer leaves from the port itself
+        devices = [Client() for _ in range(40)]
+        for device in devices:
+            await device.send(_request("OPTIONS", device.port, f"s{device.port}"), port)
+        for device in devices:
+            answer, source = await asyncio.to_thread(device.sock.recvfrom, 65536)
+            assert answer.startswith(b"SIP/2.0 200 ") and source == ("127.0.0.1", port)
+            device.sock.close()
+        here = endpoint.stats.requests_by_method["OPTIONS"]
+        assert here + other.stats.requests_by_method["OPTIONS"] == 40
+        assert here > 20
+    finally:
+        await endpoint.close()
+        await other.close()
+    with pytest.raises(SipTransportError):
+        await SipEndpoint().add_udp_socket("127.0.0.1", 0)
+
+
+async def test_a_failing_fast_handler_hands_the_request_to_the_full_path(
+    server: tuple[SipEndpoint, int], client: Client
+) -> None:
+    endpoint, port = server
+
+    def broken(request: LiteRequest, peer: Peer) -> LiteAnswer | None:
+        raise RuntimeError("boom")
+
+    endpoint.on("REGISTER", lambda incoming: build_response(incoming.request, 200, to_tag="t5"))
+    endpoint.on_fast("REGISTER", broken)
+    await client.send(_request("REGISTER", client.port, "lite6"), port)
+    assert (await client.recv()).startswith(b"SIP/2.0 200 ")

@@ -55,3 +55,25 @@ def test_from_dict_ignores_what_it_does_not_know() -> None:
     )
     assert stats == SipStats(requests_by_method=stats.requests_by_method)
     assert stats.requests_by_method == {"REGISTER": 2}
+
+
+def test_take_counts_moves_the_non_zero_counts_as_items() -> None:
+    stats = _busy()
+    counts = stats.take_counts()
+    assert set(counts) == {
+        ("requests_by_method", "REGISTER", 2),
+        ("requests_by_method", "OTHER", 1),
+        ("responses_by_class", "2xx", 1),
+        ("responses_sent_by_class", "2xx", 1),
+        ("responses_sent_by_class", "4xx", 1),
+        ("parse_errors", "UDP", 1),
+        ("auth_failures", "", 1),
+        ("auth_successes", "", 2),
+        ("dropped_banned", "", 3),
+    }
+    assert stats.take_counts() == [] and stats.tcp_connections == 7
+    main = _busy()
+    main.add_counts([*counts, ("unknown", "", 1), ("bans", "", -2), ("bans", "", 0)])
+    expected = _busy()
+    expected.add(_busy().take())
+    assert main == expected

@@ -8,6 +8,7 @@ See :mod:`sightline.gb28181.register_workers`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import sys
 
@@ -16,6 +17,8 @@ from sightline.gb28181.register_workers import serve_worker
 from sightline.logs import setup_logging
 
 __all__ = ["main"]
+
+_GC_THRESHOLDS = (10_000, 10, 10)  # the main process's node.GC_THRESHOLDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         print("register worker: the first packet is not a configuration", file=sys.stderr)
         return 1
     setup_logging(config.log_level, config.log_json)
+    # as the main process does (node.tune_gc_for_serving, not imported: it pulls in the whole
+    # node): what the imports built lives as long as the process, and the retired
+    # transactions are many small tuples, so collect the young generation less often
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
     try:
         import uvloop
     except ImportError:  # uvloop is optional off Linux

@@ -19,7 +19,9 @@ them reach it too. What crosses the channel (:mod:`register_channel`):
   which alone decides whether a device is new, tells the device manager, and expires it;
 * per-device HA1 values go to every worker at start and whenever one changes;
 * failed digest checks go to the main process's ban tracker; a ban goes back to all workers;
-* SIP counters go to the main process once a second, so ``/metrics`` counts every process.
+* SIP counters go to the main process at the end of every loop turn that handled a datagram
+  (and once a second), so ``/metrics`` counts every process and is current once a device has
+  its answer.
 
 Nonces: each worker signs its nonces with its own key (derived from the server key), so a
 nonce is accepted only by the process that issued it and its nonce-count replay check stays
@@ -51,10 +53,12 @@ from sightline.gb28181.register_channel import (
     Ha1Entries,
     Ready,
     Registered,
+    Registrations,
     Start,
     StatsReport,
     WorkerConfig,
 )
+from sightline.gb28181.register_fast import FastRegistrar
 from sightline.gb28181.registrar import Binding, Registrar
 from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import SipEndpoint
@@ -72,6 +76,8 @@ _HA1_CHUNK = 1000
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 5.0
 _REGISTER = b"REGISTER "
+# registrations per channel packet at most (~150 bytes each: far below the socket's limit)
+_BATCH = 256
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
@@ -178,10 +184,13 @@ class RegisterWorkers:
     def _on_message(self, worker: _Worker, message: ChannelMessage) -> None:
         if isinstance(message, Forwarded):
             self._endpoint.receive_forwarded(message.data, message.host, message.port)
+        elif isinstance(message, Registrations):
+            for item in message.items:
+                self._registered(item)
         elif isinstance(message, Registered):
             self._registered(message)
         elif isinstance(message, StatsReport):
-            self._stats.add(SipStats.from_dict(message.counts))
+            self._stats.add_counts(message.counts)
         elif isinstance(message, AuthOutcome):
             self._auth_outcome(message)
         elif isinstance(message, Ready):
@@ -242,10 +251,16 @@ class RegisterWorkers:
 
 
 class _ReportedFailures(AuthFailureTracker):
-    """Bans are decided by the main process: failures (and a success after one) go there."""
+    """Bans are decided by the main process: failures (and a success after one) go there.
 
-    def __init__(self, report: Callable[[AuthOutcome], None]) -> None:
-        super().__init__()
+    The worker also counts them itself, with the same limits, so that a source whose failures
+    all reach this worker is banned here at once, not only when the main process's Ban
+    arrives (a device retrying at once could otherwise slip in between). The main process
+    still decides, counts and announces every ban.
+    """
+
+    def __init__(self, report: Callable[[AuthOutcome], None], config: WorkerConfig) -> None:
+        super().__init__(config.ban_after_failures, config.ban_window_s, config.ban_s)
         self._report = report
         self._failed: set[str] = set()
 
@@ -253,11 +268,13 @@ class _ReportedFailures(AuthFailureTracker):
         """Report the failure; the main process answers with a Ban when it is one too many."""
         if len(self._failed) < self.max_sources:
             self._failed.add(source)
+        super().record_failure(source, now)
         self._report(AuthOutcome(source, ok=False))
-        return False
+        return False  # counted (stats.bans) by the main process, which decides too
 
     def record_success(self, source: str, now: float) -> None:
         """Clear the source's count in the main process, if this worker reported failures."""
+        super().record_success(source, now)
         if source in self._failed:
             self._failed.discard(source)
             self._report(AuthOutcome(source, ok=True))
@@ -273,7 +290,10 @@ class _WorkerProcess:
         self.started = asyncio.Event()
         self.channel = Channel(sock, self._on_message, self.done.set, name="main process")
         self._ha1: dict[str, str] = {}
-        failures = _ReportedFailures(self.channel.send)
+        # registrations accepted this loop turn: one channel packet at its end (or sooner,
+        # before anything forwarded, so the main process sees them in the order they came)
+        self._registered: list[Registered] = []
+        failures = _ReportedFailures(self.channel.send, config)
         self.flood = FloodPolicy(
             RateLimiter(config.rate_per_source, config.rate_burst),
             failures,
@@ -301,17 +321,46 @@ class _WorkerProcess:
             bind=self._bind,
         )
         self.endpoint.on("REGISTER", self.registrar.handle)
+        fast = FastRegistrar(
+            digest=digest,
+            password_for=lambda _device_id: password,
+            ha1_for=self._ha1.get,
+            stats=self.stats,
+            failures=failures,
+            expires_min_s=config.expires_min_s,
+            expires_max_s=config.expires_max_s,
+            date_header=config.date_header,
+            bind=self._bind,
+        )
+        self.endpoint.on_fast("REGISTER", fast.answer)
         self.endpoint.divert = self._divert
+        self.endpoint.on_datagram = self._turn
+        self._turn_pending = False
+
+    def _turn(self) -> None:
+        """A datagram arrived: report what this loop turn did once it is over."""
+        if not self._turn_pending:
+            self._turn_pending = True
+            asyncio.get_running_loop().call_soon(self._end_turn)
+
+    def _end_turn(self) -> None:
+        # the bindings, then the counters, so /metrics is current as soon as a device has
+        # its answer (the main process reads both before any later request reaches it)
+        self._turn_pending = False
+        self.flush()
+        self.report_stats()
 
     def _divert(self, data: bytes, peer: Peer) -> bool:
         if data.startswith(_REGISTER):
             return False
+        self.flush()
         self.channel.send(Forwarded(peer.host, peer.port, data))
         return True
 
     def _bind(self, binding: Binding, expires: int) -> None:
         peer = binding.peer
-        self.channel.send(
+        self._turn()
+        self._registered.append(
             Registered(
                 binding.device_id,
                 binding.contact,
@@ -322,6 +371,18 @@ class _WorkerProcess:
                 binding.gb_version,
             )
         )
+        if len(self._registered) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the registrations accepted so far, in one packet."""
+        if not self._registered:
+            return
+        items = tuple(self._registered)
+        self._registered.clear()
+        if not self.channel.closed:
+            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
+                self.channel.send(Registrations(items))
 
     def _on_message(self, message: ChannelMessage) -> None:
         if isinstance(message, Ha1Entries):
@@ -338,10 +399,10 @@ class _WorkerProcess:
             log.error("unexpected %s from the main process", type(message).__name__)
 
     def report_stats(self) -> None:
-        counts = self.stats.take().to_dict()
-        if any(counts.values()) and not self.channel.closed:
+        counts = self.stats.take_counts()
+        if counts and not self.channel.closed:
             with contextlib.suppress(ChannelError):
-                self.channel.send(StatsReport(dict(counts)))
+                self.channel.send(StatsReport(tuple(counts)))
 
 
 async def serve_worker(config: WorkerConfig, sock: socket.socket) -> None:
@@ -359,6 +420,8 @@ async def serve_worker(config: WorkerConfig, sock: socket.socket) -> None:
         if worker.done.is_set():
             return
         host, port = await worker.endpoint.start_udp(config.host, config.port, reuse_port=True)
+        for _ in range(config.sockets - 1):
+            await worker.endpoint.add_udp_socket(host, port)
         worker.channel.send(Ready(host, port))
         while not worker.done.is_set():
             with contextlib.suppress(TimeoutError):
@@ -369,5 +432,6 @@ async def serve_worker(config: WorkerConfig, sock: socket.socket) -> None:
         started.cancel()
         done.cancel()
         await worker.endpoint.close()
+        worker.flush()
         worker.report_stats()
         worker.channel.close()

@@ -44,6 +44,7 @@ from sightline.sip.errors import DigestError
 __all__ = ["AuthOutcome", "AuthResult", "DigestServer"]
 
 _QOPS = ("auth", "auth-int")
+_NONCE_MARK = "nonce-goes-here"
 
 
 class AuthOutcome(Enum):
@@ -87,13 +88,20 @@ class DigestServer:
         self.nonces = nonces
         self.qop = qop
         self.algorithm = canonical_algorithm(algorithm)
-        DigestChallenge(realm, "x", self.algorithm)  # fail now on a realm we could never send
+        # The challenge text around the nonce, written once (this also fails now on a realm we
+        # could never send). Nonces are base64url: quoting leaves them as they are.
+        offered = ("auth",) if qop else ()
+        self._templates = tuple(
+            str(DigestChallenge(realm, _NONCE_MARK, self.algorithm, offered, stale=stale)).split(
+                _NONCE_MARK
+            )
+            for stale in (False, True)
+        )
 
     def challenge(self, now: float, stale: bool = False) -> str:
         """Return a ``WWW-Authenticate`` value with a fresh nonce."""
-        qop = ("auth",) if self.qop else ()
-        nonce = self.nonces.issue(now)
-        return str(DigestChallenge(self.realm, nonce, self.algorithm, qop, stale=stale))
+        head, tail = self._templates[stale]
+        return f"{head}{self.nonces.issue(now)}{tail}"
 
     def verify(
         self,

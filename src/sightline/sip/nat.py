@@ -13,10 +13,11 @@ from sightline.sip.fields import Via, remember_via
 from sightline.sip.headers import split_list
 from sightline.sip.message import Message, Response
 
-__all__ = ["response_target", "stamp_received"]
+__all__ = ["response_target", "same_host", "stamp_received"]
 
 
-def _same_host(via_host: str, source_host: str) -> bool:
+def same_host(via_host: str, source_host: str) -> bool:
+    """True when a Via's host names the source address (the same IP, however spelled)."""
     host = via_host[1:-1] if via_host.startswith("[") else via_host
     if host == source_host:
         return True
@@ -40,7 +41,7 @@ def stamp_received(request: Message, source_host: str, source_port: int) -> None
     if via.param("rport") is not None:
         changed = changed.with_param("rport", str(source_port))
         changed = changed.with_param("received", source_host)
-    elif not _same_host(via.host, source_host) or via.param("received") is not None:
+    elif not same_host(via.host, source_host) or via.param("received") is not None:
         # a ``received`` the sender wrote itself is replaced by the real source
         changed = changed.with_param("received", source_host)
     if changed is via:

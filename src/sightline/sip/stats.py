@@ -6,7 +6,7 @@ Plain integers keep ``sip`` free of any metrics library and cheap on the hot pat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sightline.sip.message import KNOWN_METHODS
@@ -58,6 +58,36 @@ class SipStats:
             counter.update(getattr(other, name))
         for name in _INTEGERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def take_counts(self) -> list[tuple[str, str, int]]:
+        """Like ``take``, as (counter, label, count) for each non-zero count ("" for no label).
+
+        Cheap enough for every loop turn: nothing is built for counts that stayed at zero.
+        """
+        out: list[tuple[str, str, int]] = []
+        for name in _COUNTERS:
+            counter: Counter[str] = getattr(self, name)
+            if counter:
+                out.extend((name, label, count) for label, count in counter.items() if count)
+                counter.clear()
+        for name in _INTEGERS:
+            count = getattr(self, name)
+            if count:
+                out.append((name, "", count))
+                setattr(self, name, 0)
+        return out
+
+    def add_counts(self, counts: Iterable[tuple[str, str, int]]) -> None:
+        """Add ``take_counts`` output from another process; unknown names and bad counts are
+        ignored."""
+        for name, label, count in counts:
+            if not isinstance(count, int) or count <= 0:
+                continue
+            if name in _COUNTERS:
+                counter: Counter[str] = getattr(self, name)
+                counter[label] += count
+            elif name in _INTEGERS:
+                setattr(self, name, getattr(self, name) + count)
 
     def to_dict(self) -> dict[str, int | dict[str, int]]:
         """The counters as plain data (for a process channel)."""

@@ -85,6 +85,10 @@ class TransactionTable:
         """Completed transactions kept only as their final response (see the module doc)."""
         return len(self._retired)
 
+    def has_server(self, key: TransactionKey) -> bool:
+        """True while a live server transaction holds ``key``."""
+        return key in self._servers
+
     def add_client(self, tx: ClientTransaction) -> None:
         """Register a client transaction (before or after ``start``)."""
         if tx.key in self._clients:
