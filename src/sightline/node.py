@@ -40,7 +40,6 @@ from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.record_source import DeviceRecordSource
 from sightline.gb28181.records import device_zone
 from sightline.gb28181.register_channel import WorkerConfig
-from sightline.gb28181.register_fast import FastRegistrar
 from sightline.gb28181.register_workers import RegisterWorkers
 from sightline.gb28181.registrar import Registrar
 from sightline.gb28181.ssrc import SsrcAllocator
@@ -252,18 +251,7 @@ class Node:
         self._start_live(endpoint, devices)
         endpoint.on("REGISTER", self.registrar.handle)
         # the plain 401 and 200 answered from the lite scan; the rest goes to handle()
-        fast_register = FastRegistrar(
-            digest=digest,
-            password_for=lambda _device_id: password,
-            ha1_for=devices.ha1_for,
-            stats=self.stats,
-            failures=flood.failures,
-            expires_min_s=sip.register_expires_min_s,
-            expires_max_s=sip.register_expires_max_s,
-            date_header=self.settings.gb28181.date_header,
-            bind=self.registrar.record,
-        )
-        endpoint.on_fast("REGISTER", fast_register.answer)
+        endpoint.on_fast("REGISTER", self.registrar.fast_path().answer)
         endpoint.on("MESSAGE", self._message_router(devices))
         endpoint.on("NOTIFY", devices.handle_notify)
         # loads known devices and per-device passwords before any device can register

@@ -58,7 +58,6 @@ from sightline.gb28181.register_channel import (
     StatsReport,
     WorkerConfig,
 )
-from sightline.gb28181.register_fast import FastRegistrar
 from sightline.gb28181.registrar import Binding, Registrar
 from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import SipEndpoint
@@ -321,18 +320,7 @@ class _WorkerProcess:
             bind=self._bind,
         )
         self.endpoint.on("REGISTER", self.registrar.handle)
-        fast = FastRegistrar(
-            digest=digest,
-            password_for=lambda _device_id: password,
-            ha1_for=self._ha1.get,
-            stats=self.stats,
-            failures=failures,
-            expires_min_s=config.expires_min_s,
-            expires_max_s=config.expires_max_s,
-            date_header=config.date_header,
-            bind=self._bind,
-        )
-        self.endpoint.on_fast("REGISTER", fast.answer)
+        self.endpoint.on_fast("REGISTER", self.registrar.fast_path().answer)
         self.endpoint.divert = self._divert
         self.endpoint.on_datagram = self._turn
         self._turn_pending = False

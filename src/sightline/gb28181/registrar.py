@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sightline.sip.digest import AuthOutcome, AuthResult, DigestServer
 from sightline.sip.endpoint import IncomingRequest
@@ -32,6 +33,9 @@ from sightline.sip.flood import AuthFailureTracker
 from sightline.sip.message import Request, Response, build_response
 from sightline.sip.stats import SipStats
 from sightline.sip.transport import Peer
+
+if TYPE_CHECKING:
+    from sightline.gb28181.register_fast import FastRegistrar
 
 __all__ = ["Binding", "Registrar", "gb_date"]
 
@@ -106,6 +110,25 @@ class Registrar:
         # a starved server's samples
         self._expiry: list[tuple[float, str]] = []
         self._scheduled: dict[str, float] = {}
+
+    def fast_path(self) -> FastRegistrar:
+        """The plain-401/200 fast path answering as this registrar does: its settings, its
+        clocks, and bindings through its own bind hook (``SipEndpoint.on_fast``)."""
+        from sightline.gb28181.register_fast import FastRegistrar  # it imports this module
+
+        return FastRegistrar(
+            digest=self._digest,
+            password_for=self._password_for,
+            ha1_for=self._ha1_for,
+            stats=self._stats,
+            failures=self._failures,
+            expires_min_s=self._expires_min_s,
+            expires_max_s=self._expires_max_s,
+            date_header=self._date_header,
+            bind=self._bind_hook,
+            clock=self._clock,
+            wall_clock=self._wall_clock,
+        )
 
     def handle(self, incoming: IncomingRequest) -> Response:
         """Answer one REGISTER."""
