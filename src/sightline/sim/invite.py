@@ -20,7 +20,8 @@ import ipaddress
 from dataclasses import dataclass
 from enum import Enum
 
-from sightline.gb28181.invite import MediaFormat, RateType, Setup, Transport, VideoCodec
+from sightline.gb28181.invite import Setup, Transport
+from sightline.gb28181.media_format import MediaFormat, RateType, VideoCodec
 from sightline.gb28181.sdp import (
     Attribute,
     Connection,
