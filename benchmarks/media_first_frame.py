@@ -32,6 +32,8 @@ from tests.e2e.api_client import ADMIN_PASSWORD, ApiClient  # noqa: E402
 from tests.e2e.server import start_sightline  # noqa: E402
 from tests.e2e.test_simulator_fleet import SERVER_ID, Simulator  # noqa: E402
 
+from benchmarks import exit_cleanly_on_sigterm  # noqa: E402
+
 __all__ = ["first_frame_rounds", "first_frame_times", "main", "summary"]
 
 _BETWEEN_ROUNDS_S = 3.0
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--sources", default="loop,live", help="comma-separated: loop, live")
     parser.add_argument("--rounds", type=int, default=3, help="walls opened per server")
     args = parser.parse_args()
+    exit_cleanly_on_sigterm()  # a killed run still stops serve and the simulator
     for cameras in (int(c) for c in args.cameras.split(",")):
         for source in args.sources.split(","):
             with tempfile.TemporaryDirectory(prefix="sightline-ff-") as work:

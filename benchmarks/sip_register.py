@@ -44,6 +44,8 @@ if str(ROOT) not in sys.path:  # run as a script: make the tests package importa
 from tests.e2e.server import free_port, start_sightline  # noqa: E402
 from tests.e2e.sipp import SippResult, find_sipp, run_sipp, write_injection  # noqa: E402
 
+from benchmarks import exit_cleanly_on_sigterm  # noqa: E402
+
 KAMAILIO_CFG = ROOT / "benchmarks" / "kamailio" / "kamailio.cfg"
 PASSWORD = "bench-device-password"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -406,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-kamailio", action="store_true", help="only measure sightline")
     parser.add_argument("--only-kamailio", action="store_true", help="only measure Kamailio")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()  # a killed run still stops serve, Kamailio and SIPp
     if find_sipp() is None:
         print("sipp is not installed (apt-get install sip-tester): nothing to measure")
         return 1
