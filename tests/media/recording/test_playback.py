@@ -14,8 +14,7 @@ from sightline.media.playback import RecordSourceName
 from sightline.media.recording import NoRecordingError, PlatformRecordSource, SegmentPlayback
 from sightline.media.recording.files import SegmentFiles
 from sightline.media.recording.index import ClosedSegment
-from sightline.media.recording.mp4_reader import ParsedSegment
-from sightline.media.recording.player import load_segment
+from sightline.media.recording.segment_file import SegmentFile
 from sightline.media.recording.segments import SegmentAssembler, SegmentOp
 from sightline.store.repositories.recording import RecordingStore
 from tests.media.recording.conftest import T0, h264_units
@@ -195,14 +194,15 @@ async def test_a_cancelled_export_stops_writing_and_leaves_no_file(
     second = asyncio.Event()
     gate = threading.Event()
 
-    def slow_load(path: Path) -> tuple[bytes, ParsedSegment]:
-        loaded.append(path.name)
-        if len(loaded) == 2:
-            loop.call_soon_threadsafe(second.set)
-            gate.wait(10)  # the second segment is read only once the export was cancelled
-        return load_segment(path)
+    class SlowSegmentFile(SegmentFile):
+        def __init__(self, path: Path) -> None:
+            loaded.append(path.name)
+            if len(loaded) == 2:
+                loop.call_soon_threadsafe(second.set)
+                gate.wait(10)  # the second segment is read only once the export was cancelled
+            super().__init__(path)
 
-    monkeypatch.setattr("sightline.media.recording.source.load_segment", slow_load)
+    monkeypatch.setattr("sightline.media.recording.source.SegmentFile", SlowSegmentFile)
     out = tmp_path / "cancelled.mp4"
     task = asyncio.ensure_future(
         source.export(CHANNEL, T0, T0 + timedelta(seconds=12), out, lambda f: None)

@@ -21,7 +21,17 @@ from sightline.media.ps_format import Codec
 from sightline.media.ps_frames import AccessUnit
 from sightline.media.recording.errors import Mp4FormatError
 
-__all__ = ["ParsedSegment", "Sample", "iter_boxes", "parse_segment", "sample_unit"]
+__all__ = [
+    "Box",
+    "ParsedSegment",
+    "Sample",
+    "iter_boxes",
+    "parse_segment",
+    "read_moov",
+    "read_traf",
+    "sample_unit",
+    "unit_from_bytes",
+]
 
 _CODECS = {b"avc1": Codec.H264, b"hvc1": Codec.H265}
 _KEY_FLAGS = 0x02000000
@@ -105,7 +115,8 @@ def _child(data: bytes | memoryview, box: Box, path: tuple[bytes, ...]) -> Box:
     return current
 
 
-def _read_moov(data: bytes | memoryview, moov: Box) -> tuple[Codec, int]:
+def read_moov(data: bytes | memoryview, moov: Box) -> tuple[Codec, int]:
+    """Codec and timescale from the ``moov`` box at ``moov`` in ``data``."""
     mdia = _child(data, moov, (b"trak", b"mdia"))
     mdhd = _child(data, mdia, (b"mdhd",))
     version = data[mdhd.body] if mdhd.body < mdhd.end else 0
@@ -121,7 +132,8 @@ def _read_moov(data: bytes | memoryview, moov: Box) -> tuple[Codec, int]:
     return codec, timescale
 
 
-def _read_traf(data: bytes | memoryview, moof: Box, mdat: Box) -> list[Sample]:
+def read_traf(data: bytes | memoryview, moof: Box, mdat: Box) -> list[Sample]:
+    """The samples a fragment lists (``moof``), checked to lie inside its ``mdat``."""
     traf = _child(data, moof, (b"traf",))
     tfdt = _child(data, traf, (b"tfdt",))
     trun = _child(data, traf, (b"trun",))
@@ -165,14 +177,14 @@ def parse_segment(data: bytes | memoryview) -> ParsedSegment:
             truncated = True
             break
         if box.kind == b"moov":
-            codec, timescale = _read_moov(data, box)
+            codec, timescale = read_moov(data, box)
             complete = box.end
         elif box.kind == b"moof":
             pending = box
         elif box.kind == b"mdat" and pending is not None:
             if codec is None:
                 raise Mp4FormatError("a fragment comes before the moov box")
-            samples += _read_traf(data, pending, box)
+            samples += read_traf(data, pending, box)
             pending, complete = None, box.end
         elif box.kind == b"ftyp":
             complete = box.end
@@ -187,7 +199,15 @@ def sample_unit(
     data: bytes | memoryview, sample: Sample, codec: Codec, timescale: int, dts_90k: int
 ) -> AccessUnit:
     """The sample as an Annex-B access unit with ``dts_90k`` (its pts follows the cts offset)."""
-    raw = bytes(data[sample.offset : sample.offset + sample.size])
+    return unit_from_bytes(
+        bytes(data[sample.offset : sample.offset + sample.size]), sample, codec, timescale, dts_90k
+    )
+
+
+def unit_from_bytes(
+    raw: bytes, sample: Sample, codec: Codec, timescale: int, dts_90k: int
+) -> AccessUnit:
+    """``sample_unit`` for a sample whose bytes (``raw``) were read on their own."""
     try:
         annexb = length_prefixed_to_annexb(raw)
     except EsError as exc:

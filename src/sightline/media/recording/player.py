@@ -2,8 +2,9 @@
 
 :class:`SegmentPlayback` is a :class:`~sightline.media.playback.PlaybackUpstream`: the API
 hands it to the same fMP4 delivery as live video. It starts at the key frame at or before the
-requested time, reads one segment file at a time (off the loop), and paces frames by their
-media timestamps on the loop clock. ``set_scale`` changes the pace; at 8× only key frames are
+requested time, reads one segment file at a time (off the loop: its index, then its frames in
+batches of ``BATCH_BYTES``, never the whole file), and paces frames by their media timestamps on
+the loop clock. ``set_scale`` changes the pace; at 8× only key frames are
 sent. ``seek`` jumps to any offset from the session start (again from the key frame before it);
 ``pause`` holds frames until ``resume``.
 
@@ -23,19 +24,14 @@ from pathlib import Path
 from sightline.media.playback import SCALES
 from sightline.media.ps_frames import AccessUnit
 from sightline.media.recording.index import SegmentRow
-from sightline.media.recording.mp4_reader import ParsedSegment, parse_segment, sample_unit
+from sightline.media.recording.mp4_reader import ParsedSegment, unit_from_bytes
+from sightline.media.recording.segment_file import SegmentFile
 
-__all__ = ["KEYFRAMES_ONLY_SCALE", "SegmentPlayback", "load_segment"]
+__all__ = ["KEYFRAMES_ONLY_SCALE", "SegmentPlayback", "keyframe_at_or_before"]
 
 KEYFRAMES_ONLY_SCALE = 8.0
 _TICKS = 90000
 _GAP = timedelta(seconds=1)
-
-
-def load_segment(path: Path) -> tuple[bytes, ParsedSegment]:
-    """Read and parse one segment file (blocking: run it in a thread)."""
-    data = path.read_bytes()
-    return data, parse_segment(data)
 
 
 def keyframe_at_or_before(parsed: ParsedSegment, offset_ticks: int) -> int:
@@ -110,35 +106,46 @@ class SegmentPlayback:
             segment = next((s for s in self.segments if s.end > position), None)
             if segment is None or segment.start >= self.end:
                 return
-            data, parsed = await asyncio.to_thread(load_segment, self.root / segment.path)
-            offset = max(0, round((position - segment.start).total_seconds() * parsed.timescale))
-            first = keyframe_at_or_before(parsed, offset)
-            if last_t is None or segment.start - last_t > _GAP:
-                # a gap in the recording is skipped, not waited for, nor left in the timeline
-                self._reanchor, last_t = True, None
-            next_position = segment.end
-            for sample in parsed.samples[first:]:
-                t = segment.start + timedelta(
-                    microseconds=sample.dts * 1_000_000 // parsed.timescale
-                )
-                if t >= self.end or self.closed:
-                    return
-                if self._seek_to is not None:
-                    next_position, self._seek_to, last_t = self._seek_to, None, None
-                    break
-                if self.scale >= KEYFRAMES_ONLY_SCALE and not sample.keyframe:
-                    continue
-                anchor = await self._pace(anchor, t)
-                if self.closed:
-                    return
-                if last_t is not None:
-                    step = max(1, round((t - last_t).total_seconds() * _TICKS / self.scale))
-                    out_dts += step
-                elif sent:
-                    out_dts += step  # after a seek: one frame on, never back
-                last_t, sent = t, True
-                self.position = t
-                yield sample_unit(data, sample, parsed.codec, parsed.timescale, out_dts)
+            file = await asyncio.to_thread(SegmentFile, self.root / segment.path)
+            try:
+                parsed = file.parsed
+                offset = round((position - segment.start).total_seconds() * parsed.timescale)
+                first = keyframe_at_or_before(parsed, max(0, offset))
+                if last_t is None or segment.start - last_t > _GAP:
+                    # a gap in the recording is skipped, not waited for, nor left in the timeline
+                    self._reanchor, last_t = True, None
+                next_position = segment.end
+                loaded = range(0)
+                raws: list[bytes] = []
+                for index in range(first, len(parsed.samples)):
+                    sample = parsed.samples[index]
+                    t = segment.start + timedelta(
+                        microseconds=sample.dts * 1_000_000 // parsed.timescale
+                    )
+                    if t >= self.end or self.closed:
+                        return
+                    if self._seek_to is not None:
+                        next_position, self._seek_to, last_t = self._seek_to, None, None
+                        break
+                    if self.scale >= KEYFRAMES_ONLY_SCALE and not sample.keyframe:
+                        continue
+                    if index not in loaded:
+                        loaded = file.batch(index)
+                        raws = await asyncio.to_thread(file.read, loaded)
+                    anchor = await self._pace(anchor, t)
+                    if self.closed:
+                        return
+                    if last_t is not None:
+                        step = max(1, round((t - last_t).total_seconds() * _TICKS / self.scale))
+                        out_dts += step
+                    elif sent:
+                        out_dts += step  # after a seek: one frame on, never back
+                    last_t, sent = t, True
+                    self.position = t
+                    raw = raws[index - loaded.start]
+                    yield unit_from_bytes(raw, sample, parsed.codec, parsed.timescale, out_dts)
+            finally:
+                file.close()
             position = next_position
 
     async def _pace(self, anchor: tuple[float, datetime], t: datetime) -> tuple[float, datetime]:

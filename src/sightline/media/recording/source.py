@@ -20,8 +20,9 @@ from sightline.media.mp4_writer import Mp4Writer
 from sightline.media.playback import RecordSegment, RecordSourceName
 from sightline.media.recording.errors import ExportCancelledError, NoRecordingError
 from sightline.media.recording.index import SegmentIndex, SegmentRow
-from sightline.media.recording.mp4_reader import sample_unit
-from sightline.media.recording.player import SegmentPlayback, keyframe_at_or_before, load_segment
+from sightline.media.recording.mp4_reader import unit_from_bytes
+from sightline.media.recording.player import SegmentPlayback, keyframe_at_or_before
+from sightline.media.recording.segment_file import SegmentFile
 
 __all__ = ["PlatformRecordSource", "merge_segments"]
 
@@ -131,29 +132,49 @@ class PlatformRecordSource:
         *,
         stop: threading.Event,
     ) -> Path:
-        writer = Mp4Writer(destination)
+        export = _Export(Mp4Writer(destination), start, end, stop)
         span = (end - start).total_seconds()
-        first_t: datetime | None = None
         try:
             for row in rows:
                 if stop.is_set():
                     raise ExportCancelledError(f"export to {destination.name} cancelled")
-                data, parsed = load_segment(self.root / row.path)
-                offset = max(0, round((start - row.start).total_seconds() * parsed.timescale))
-                begin = keyframe_at_or_before(parsed, offset) if first_t is None else 0
-                for sample in parsed.samples[begin:]:
-                    t = row.start + timedelta(
-                        microseconds=sample.dts * 1_000_000 // parsed.timescale
-                    )
-                    if t >= end:
-                        break
-                    if stop.is_set():
-                        raise ExportCancelledError(f"export to {destination.name} cancelled")
-                    first_t = first_t or t
-                    dts = round((t - first_t).total_seconds() * 90000)
-                    writer.write(sample_unit(data, sample, parsed.codec, parsed.timescale, dts))
+                with SegmentFile(self.root / row.path) as file:
+                    export.add(file, row)
                 report((min(row.end, end) - start).total_seconds() / span)
-            return writer.close()
+            return export.writer.close()
         except BaseException:
-            writer.discard()
+            export.writer.discard()
             raise
+
+
+class _Export:
+    """Frames in [start, end) from segment after segment into one MP4 file (blocking)."""
+
+    def __init__(
+        self, writer: Mp4Writer, start: datetime, end: datetime, stop: threading.Event
+    ) -> None:
+        self.writer = writer
+        self.start, self.end = start, end
+        self.stop = stop
+        self.first_t: datetime | None = None
+
+    def add(self, file: SegmentFile, row: SegmentRow) -> None:
+        """Append the segment's frames in range, read a batch at a time."""
+        parsed = file.parsed
+        index = 0
+        if self.first_t is None:
+            offset = max(0, round((self.start - row.start).total_seconds() * parsed.timescale))
+            index = keyframe_at_or_before(parsed, offset)
+        while index < len(parsed.samples):
+            batch = file.batch(index)
+            samples = parsed.samples[batch.start : batch.stop]
+            for sample, raw in zip(samples, file.read(batch), strict=True):
+                t = row.start + timedelta(microseconds=sample.dts * 1_000_000 // parsed.timescale)
+                if t >= self.end:
+                    return
+                if self.stop.is_set():
+                    raise ExportCancelledError(f"export to {self.writer.path.name} cancelled")
+                self.first_t = self.first_t or t
+                dts = round((t - self.first_t).total_seconds() * 90000)
+                self.writer.write(unit_from_bytes(raw, sample, parsed.codec, parsed.timescale, dts))
+            index = batch.stop
