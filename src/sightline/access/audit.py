@@ -38,6 +38,7 @@ from pathlib import Path
 from sightline.access.audit_chain import (
     ChainHead,
     anchor_key,
+    anchor_promise,
     chain,
     sign_anchor,
 )
@@ -85,7 +86,7 @@ class AuditLog:
         self.database = database
         self.settings = settings
         self.anchor_key = anchor_key(server_key)
-        self.queries = AuditQueries(database, self.anchor_key)
+        self.queries = AuditQueries(database, self.anchor_key, first_within=self._promise)
         self._spill = AuditSpill(spill_path)
         self._clock = clock
         self._monotonic = monotonic
@@ -152,7 +153,12 @@ class AuditLog:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read where the chain and its anchors stand and start the writer."""
+        """Read where the chain and its anchors stand and start the writer.
+
+        Records a crash left after the last anchor are anchored at once, within the promise
+        that anchor made, whatever ``anchor_every`` and ``batch_max`` are now.
+        """
+        await self._anchor_head()
         async with self.database.session() as session:
             last = await AuditRepository(session).last_anchor()
         self._anchored_seq = last.seq if last is not None else 0
@@ -319,7 +325,9 @@ class AuditLog:
             anchor = None
             due = now >= self._anchor_due
             if head.seq - self._anchored_seq >= self.settings.anchor_every or due:
-                anchor = sign_anchor(self.anchor_key, head.seq, head.hash, self._now())
+                anchor = sign_anchor(
+                    self.anchor_key, head.seq, head.hash, self._now(), self._promise
+                )
                 await repo.add_anchor(anchor)
         self._written += len(events)
         if anchor is not None:
@@ -341,7 +349,7 @@ class AuditLog:
             last = await repo.last_anchor()
             if stored is None or (last is not None and last.seq >= stored[0]):
                 return
-            anchor = sign_anchor(self.anchor_key, stored[0], stored[1], self._now())
+            anchor = sign_anchor(self.anchor_key, stored[0], stored[1], self._now(), self._promise)
             await repo.add_anchor(anchor)
         self._anchored(anchor.seq)
 
@@ -350,6 +358,10 @@ class AuditLog:
             await self._anchor_head()
         except Exception:
             log.exception("final audit anchor not written")
+
+    @property
+    def _promise(self) -> int:
+        return anchor_promise(self.settings.anchor_every, self.settings.batch_max)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

@@ -21,9 +21,14 @@ refuses them) become U+FFFD, strings are cut to their column widths, non-finite 
 strings, and times lose nothing (both backends keep microseconds). So the stored row hashes to
 the same value when read back.
 
-An anchor signs ``(seq, hash, at)`` of one record with HMAC-SHA256 under a key derived from the
-server key (:func:`anchor_key`); rewriting the chain consistently from some record on (every
-hash recomputed) is caught by the first anchor after that record.
+An anchor signs ``(seq, hash, at, next_within)`` of one record with HMAC-SHA256 under a key
+derived from the server key (:func:`anchor_key`); rewriting the chain consistently from some
+record on (every hash recomputed) is caught by the first anchor after that record.
+``next_within`` is a signed promise: the next anchor signs a record at most that many records
+later (:func:`anchor_promise`: the writer anchors in the transaction of the batch that reaches
+``anchor_every`` records, so never later than ``anchor_every + batch_max - 1``). Deleting the
+anchors after a rewrite therefore breaks a promise instead of going unnoticed. Anchors from
+before the promise (version 1, ``next_within`` NULL) sign ``(seq, hash, at)`` and promise nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "FieldLimits",
     "anchor_key",
     "anchor_key_id",
+    "anchor_promise",
     "anchor_signature_ok",
     "canonical_bytes",
     "chain",
@@ -242,17 +248,29 @@ def anchor_key_id(key: bytes) -> str:
     return hashlib.sha256(b"key-id:" + key).hexdigest()[:16]
 
 
-def _anchor_message(seq: int, digest: str, at: datetime) -> bytes:
-    return f"sightline-audit-anchor-v1\n{seq}\n{digest}\n{format_time(at)}".encode("ascii")
+def anchor_promise(anchor_every: int, batch_max: int) -> int:
+    """How many records after an anchor the next one comes at the latest, with these settings."""
+    return anchor_every + batch_max - 1
 
 
-def sign_anchor(key: bytes, seq: int, digest: str, at: datetime) -> AuditAnchor:
+def _anchor_message(seq: int, digest: str, at: datetime, next_within: int | None) -> bytes:
+    if next_within is None:
+        return f"sightline-audit-anchor-v1\n{seq}\n{digest}\n{format_time(at)}".encode("ascii")
+    return (f"sightline-audit-anchor-v2\n{seq}\n{digest}\n{format_time(at)}\n{next_within}").encode(
+        "ascii"
+    )
+
+
+def sign_anchor(
+    key: bytes, seq: int, digest: str, at: datetime, next_within: int | None = None
+) -> AuditAnchor:
     """An anchor for record ``seq`` with hash ``digest``, signed with ``key``."""
-    signature = hmac.new(key, _anchor_message(seq, digest, at), hashlib.sha256).hexdigest()
-    return AuditAnchor(seq, digest, utc(at), anchor_key_id(key), signature)
+    message = _anchor_message(seq, digest, at, next_within)
+    signature = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return AuditAnchor(seq, digest, utc(at), anchor_key_id(key), signature, next_within)
 
 
 def anchor_signature_ok(key: bytes, anchor: AuditAnchor) -> bool:
     """Whether ``anchor`` was signed with ``key`` and not changed since."""
-    expected = sign_anchor(key, anchor.seq, anchor.hash, anchor.at).signature
-    return hmac.compare_digest(expected, anchor.signature)
+    expected = sign_anchor(key, anchor.seq, anchor.hash, anchor.at, anchor.next_within)
+    return hmac.compare_digest(expected.signature, anchor.signature)

@@ -43,9 +43,12 @@ class KeySummary:
 class AuditQueries:
     """Search, summaries, CSV pages and verification over one database."""
 
-    def __init__(self, database: Database, anchor_key: bytes) -> None:
+    def __init__(
+        self, database: Database, anchor_key: bytes, *, first_within: int | None = None
+    ) -> None:
         self._db = database
         self._anchor_key = anchor_key
+        self._first_within = first_within
         self._verifying = asyncio.Lock()
 
     async def search(
@@ -84,4 +87,9 @@ class AuditQueries:
         if self._verifying.locked():
             raise VerifyBusy("a verification of the audit chain is already running")
         async with self._verifying:
-            return await verify_chain(self._db, self._anchor_key, max_records=max_records)
+            return await verify_chain(
+                self._db,
+                self._anchor_key,
+                max_records=max_records,
+                first_within=self._first_within,
+            )

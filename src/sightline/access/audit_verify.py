@@ -15,11 +15,15 @@ What each check catches (the first that fails is reported, with its ``seq``):
   the range since the previous good anchor);
 - ``anchor-signature`` / ``anchor-key``: an anchor was forged or altered, or signed with a key
   other than this installation's;
-- ``truncated``: records after the chain's end were deleted, but an anchor signed one of them.
+- ``truncated``: records after the chain's end were deleted, but an anchor signed one of them;
+- ``anchor-missing``: an anchor promised the next one within ``next_within`` records (signed)
+  and none came: anchors were deleted, typically to hide a rewrite after them. With
+  ``first_within``, the same for a chain that has more records than that and no anchor at all.
 
-Deleting or rewriting records after the last anchor cannot be told from a shorter chain; the
-report gives how many records that tail holds (anchors are signed every ``anchor_every``
-records, every ``anchor_interval_s`` seconds and at shutdown, so the tail stays short).
+Deleting or rewriting records after the last anchor, within its promise, cannot be told from a
+shorter chain; the report gives how many records that tail holds (anchors are signed every
+``anchor_every`` records, every ``anchor_interval_s`` seconds, at start and at shutdown, so the
+tail stays short).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class ProblemKind(StrEnum):
     ANCHOR_SIGNATURE = "anchor-signature"
     ANCHOR_KEY = "anchor-key"
     TRUNCATED = "truncated"
+    ANCHOR_MISSING = "anchor-missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +94,11 @@ class VerifyReport:
 class ChainVerifier:
     """Sans-IO chain checker; ``feed`` records in order after the anchors up to them."""
 
-    def __init__(self, anchor_key: bytes) -> None:
+    def __init__(self, anchor_key: bytes, *, first_within: int | None = None) -> None:
         self._key = anchor_key
+        # the record by which the next anchor must come (None: no promise to hold)
+        self._due: int | None = first_within
+        self._promised_by: int | None = None  # the anchor that promised it (None: the start)
         self._key_id = anchor_key_id(anchor_key)
         self._anchors: dict[int, AuditAnchor] = {}
         self.seq = 0
@@ -150,7 +158,25 @@ class ChainVerifier:
                 f"was changed and re-hashed (or the link of {record.seq} was edited)",
             )
         anchor = self._anchors.pop(record.seq, None)
-        return None if anchor is None else self._check_anchor(record, anchor)
+        if anchor is not None:
+            return self._check_anchor(record, anchor)
+        if self._due is not None and record.seq > self._due:
+            return self._missing_anchor(record.seq)
+        return None
+
+    def _missing_anchor(self, seq: int) -> ChainProblem:
+        due, by = self._due, self._promised_by
+        origin = (
+            f"anchor {by} promised the next one within {due - by} records"
+            if by is not None and due is not None
+            else f"the chain has no anchor in its first {due} records"
+        )
+        return ChainProblem(
+            self.last_anchor_seq + 1,
+            ProblemKind.ANCHOR_MISSING,
+            f"no anchor signs records {self.last_anchor_seq + 1}..{due} but {origin}: anchors "
+            f"were deleted, and the records after {self.last_anchor_seq} may have been rewritten",
+        )
 
     def _check_anchor(self, record: AuditRecord, anchor: AuditAnchor) -> ChainProblem | None:
         seq = record.seq
@@ -176,6 +202,10 @@ class ChainVerifier:
             )
         self.anchors_checked += 1
         self.last_anchor_seq = seq
+        if anchor.next_within is None:  # signed before anchors made promises
+            self._due = self._promised_by = None
+        else:
+            self._due, self._promised_by = seq + anchor.next_within, seq
         return None
 
 
@@ -186,9 +216,14 @@ async def verify_chain(
     page_size: int = DEFAULT_PAGE_SIZE,
     max_records: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    first_within: int | None = None,
 ) -> VerifyReport:
-    """Walk the whole chain (or its first ``max_records``) and report the first problem."""
-    verifier = ChainVerifier(anchor_key)
+    """Walk the whole chain (or its first ``max_records``) and report the first problem.
+
+    ``first_within``: the first anchor must sign one of the first that many records (the
+    writer's promise at the chain's start, :func:`~sightline.access.audit_chain.anchor_promise`).
+    """
+    verifier = ChainVerifier(anchor_key, first_within=first_within)
     async with database.session() as session:
         total = await AuditRepository(session).count()
     anchors = _AnchorPager(database, verifier)

@@ -70,7 +70,7 @@ def _server_key(settings: Settings) -> bytes:
 
 
 async def _verify(settings: Settings, page_size: int, console: Console) -> VerifyReport:
-    from sightline.access.audit_chain import anchor_key
+    from sightline.access.audit_chain import anchor_key, anchor_promise
     from sightline.access.audit_verify import verify_chain
     from sightline.store import Database
 
@@ -78,7 +78,13 @@ async def _verify(settings: Settings, page_size: int, console: Console) -> Verif
     database = await Database.connect(settings.database_url)
     try:
         with _progress(console) as progress:
-            return await verify_chain(database, key, page_size=page_size, progress=progress)
+            return await verify_chain(
+                database,
+                key,
+                page_size=page_size,
+                progress=progress,
+                first_within=anchor_promise(settings.audit.anchor_every, settings.audit.batch_max),
+            )
     finally:
         await database.close()
 

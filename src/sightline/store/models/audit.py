@@ -59,3 +59,6 @@ class AuditAnchorRow(Base):
     at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(HASH_LEN))
+    # signed promise: the next anchor signs a record at most this many records later
+    # (NULL on anchors signed before the promise existed)
+    next_within: Mapped[int | None] = mapped_column(BigInteger)

@@ -68,6 +68,7 @@ class AuditAnchor:
     at: datetime
     key_id: str
     signature: str
+    next_within: int | None = None  # the next anchor comes within this many records (signed)
 
 
 @dataclass(frozen=True, slots=True)
