@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from sightline.access.actions import Action, Principal, Resource
 from sightline.access.approvals import ApprovalPolicy
 from sightline.access.audit import AuditLog
 from sightline.access.model import AccessModel
@@ -408,14 +409,14 @@ class Node:
         return True
 
     @contextlib.asynccontextmanager
-    async def _rtsp_view(self, channel_id: str) -> AsyncIterator[Viewer]:
+    async def _rtsp_view(self, channel_id: str, token: str, client: str) -> AsyncIterator[Viewer]:
         if self.live is None:
             raise LookupError(channel_id)
-        # RTSP's authorize hook says only yes or no, so it cannot tell viewers apart: a channel
-        # with privacy masks is always served masked over RTSP (the browser routes decide per
-        # viewer).
         masked = self.masked
-        if masked is not None and not await masked.needs_mask(channel_id):
+        if masked is not None and (
+            not await masked.needs_mask(channel_id)
+            or await self._rtsp_unmasked(channel_id, token, client)
+        ):
             masked = None
         try:
             view = masked.view(channel_id) if masked is not None else self.live.view(channel_id)
@@ -425,6 +426,23 @@ class Node:
             raise LookupError(str(exc)) from exc
         except Gb28181Error as exc:  # offline, rejected, timed out: "503" to the RTSP client
             raise StreamError(str(exc)) from exc
+
+    async def _rtsp_unmasked(self, channel_id: str, token: str, client: str) -> bool:
+        """Whether the holder of ``token`` may see ``channel_id`` unmasked, as the browser
+        routes decide (``decide``: a masked view is a normal outcome, not an audited denial)."""
+        if self.stream_tokens is None or self.auth is None:
+            return False
+        try:
+            claims = self.stream_tokens.verify(
+                token, channel_id=channel_id, action=StreamAction.LIVE, client=client
+            )
+        except TokenError:
+            return False  # revoked between authorisation and now: the masked picture at most
+        principal = Principal(claims.user_id, claims.username, is_admin=False, address=client)
+        decision = await self.auth.decide(principal, Action.UNMASKED, Resource.channel(channel_id))
+        if not decision.allowed:
+            log.info("RTSP view of %s by %r from %s is masked", channel_id, claims.username, client)
+        return decision.allowed
 
     async def _start_recording(self) -> None:
         options = RecordingOptions(**self.settings.recording.model_dump())

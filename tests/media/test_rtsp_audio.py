@@ -53,7 +53,9 @@ class PsCamera:
 async def rtsp() -> AsyncIterator[tuple[RtspServer, StreamHub]]:
     hub = StreamHub(grace_s=0.05)
 
-    def open_view(channel: str) -> AbstractAsyncContextManager[AsyncIterator[AccessUnit]]:
+    def open_view(
+        channel: str, token: str, address: str
+    ) -> AbstractAsyncContextManager[AsyncIterator[AccessUnit]]:
         audio = CHANNELS[channel]
 
         async def opener() -> Upstream:

@@ -71,7 +71,9 @@ async def serving(timeout_s: float = 60.0) -> AsyncIterator[Served]:
     hub = StreamHub(grace_s=0.05)
     served: Served
 
-    def open_view(channel: str) -> AbstractAsyncContextManager[AsyncIterator[AccessUnit]]:
+    def open_view(
+        channel: str, token: str, address: str
+    ) -> AbstractAsyncContextManager[AsyncIterator[AccessUnit]]:
         encoder = CHANNELS[channel]  # KeyError is a LookupError: 404
 
         async def opener() -> Upstream:

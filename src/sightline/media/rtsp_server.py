@@ -2,9 +2,10 @@
 
     client ──TCP── _Connection ─ RtspReader → RtspSession (decides) → responses
                         │                          ▲
-                        │ authorize(token, channel, address)      injected callables
-                        └ open_view(channel) ─ AccessUnits → H26xPacketiser → $-framed RTP
-                                                             └ G.711 → RtpPacketiser (8 kHz) ┘
+                        │ authorize(token, channel, address)         injected callables
+                        └ open_view(channel, token, address) ─ AccessUnits
+                              → H26xPacketiser → $-framed RTP
+                              └ G.711 → RtpPacketiser (8 kHz) ┘
 
 ``rtsp://host:port/live/{channel_id}?token=...``. The view is opened at DESCRIBE (the SDP
 needs the parameter sets of the first key frame) or at SETUP, kept across PLAY/PAUSE, and
@@ -56,8 +57,10 @@ log = getLogger(__name__)
 
 Authorize = Callable[[str, str, str], bool | Awaitable[bool]]
 """``authorize(token, channel_id, client_address)``: may this client watch this channel?"""
-OpenView = Callable[[str], AbstractAsyncContextManager[AsyncIterator[AccessUnit]]]
-"""``open_view(channel_id)``: the channel's access units while the block lasts.
+OpenView = Callable[[str, str, str], AbstractAsyncContextManager[AsyncIterator[AccessUnit]]]
+"""``open_view(channel_id, token, client_address)``: the channel's access units while the block
+lasts, for the holder of the token that authorised it (what they see may depend on who they are:
+a masked picture for a viewer without the right to see the channel unmasked).
 
 Raise LookupError for an unknown channel (404), MediaError when it cannot be had (503).
 """
@@ -179,6 +182,7 @@ class _Connection:
         self.parser = RtspReader()
         self.view: _View | None = None
         self.sender: asyncio.Task[None] | None = None
+        self.tokens: dict[str, str] = {}  # channel → the token that authorised it here
 
     async def run(self) -> None:
         """Serve until the client leaves, times out, breaks the protocol or the stream ends."""
@@ -246,6 +250,7 @@ class _Connection:
                 log.info("RTSP %s: token refused for %s", self.address, target.channel_id)
                 return self.session.reply(request, 401)
             self.session.authorize(target.channel_id)
+            self.tokens[target.channel_id] = target.token or ""
         if step.method is Method.DESCRIBE:
             view = await self._open(target.channel_id)
             return self.session.describe(request, target, self._sdp(view))
@@ -302,7 +307,9 @@ class _Connection:
         await self._close_view()
         stack = AsyncExitStack()
         try:
-            units = aiter(await stack.enter_async_context(self.server.open_view(channel_id)))
+            token = self.tokens.get(channel_id, "")
+            view_of = self.server.open_view(channel_id, token, self.address)
+            units = aiter(await stack.enter_async_context(view_of))
             async with asyncio.timeout(self.server.first_frame_timeout_s):
                 first = await _first_key_frame(units)
                 pending = await _probe_audio(units, first)
