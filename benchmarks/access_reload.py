@@ -4,9 +4,12 @@ Fills a fresh SQLite database with ``--channels`` channels (one per device, spre
 regions) and times, on the event loop's own thread (CPU seconds of this process, best of
 ``--rounds``):
 
-* **full**: ``AccessModel.refresh()``, every table and every channel read and indexed: what
-  the model did every ``access.snapshot_ttl_s`` (5 s) before the placements became
-  incremental, and still does after an administrative change and every 600 s;
+* **full**: ``AccessModel.refresh(places=True)``, every table and every channel read and
+  indexed: what the model did every ``access.snapshot_ttl_s`` (5 s) before the placements
+  became incremental, and after every administrative change before those stopped re-reading
+  the channels; now at start and every 600 s;
+* **admin**: ``AccessModel.refresh()``, what an administrative change (a user, a grant, a
+  department) costs now: the small tables and the marked devices, no channels;
 * **ttl**: the reload after the TTL with no catalog change: the small tables only;
 * **marked**: the reload after ``--marked`` devices' catalogs changed (``CatalogUpdated``): the
   small tables plus those devices' channels (what onboarding at ~1,000 devices/s costs per
@@ -87,7 +90,12 @@ async def main(args: argparse.Namespace) -> None:
             await model.refresh()
             print(f"{args.channels:,} channels, best of {args.rounds}:")
             full = await timed(
-                "full reload (refresh; before: every 5 s)", args.rounds, model.refresh
+                "full reload (refresh(places=True))",
+                args.rounds,
+                lambda: model.refresh(places=True),
+            )
+            await timed(
+                "reload after an administrative change (refresh)", args.rounds, model.refresh
             )
 
             async def after_ttl() -> None:

@@ -115,7 +115,7 @@ async def test_the_ttl_reload_reads_only_marked_devices(sqlite_db: Database) -> 
     clock.now += 600
     assert CAM_1 in (await model.current()).places
     await directory.import_catalog(NVR, [_camera(CAM_2, "34020100")], complete=False)
-    assert CAM_2 in (await model.refresh()).places  # an explicit refresh reads everything
+    assert CAM_2 in (await model.refresh(places=True)).places  # read everything
 
 
 # -- the index against a from-scratch build ------------------------------------------------------

@@ -111,6 +111,8 @@ async def _seed(database: Database, auth: AuthService, directory: DirectoryServi
             make_device(IPC, name="IPC", remote_host="2001:db8::5", remote_port=5070)
         )
     await directory.import_catalog(NVR, catalog_items(NVR_CATALOG_2016, "gb2312"), complete=True)
+    # written straight to the directory, with no catalog event for the access model to follow
+    await auth.access.refresh(places=True)
 
 
 @pytest.fixture
