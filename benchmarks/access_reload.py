@@ -77,6 +77,27 @@ async def timed(label: str, rounds: int, run: Callable[[], Awaitable[object]]) -
     return best
 
 
+async def longest_stall(run: Callable[[], Awaitable[object]]) -> float:
+    """The longest time (s) the event loop could not run another task during ``run()``."""
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    await run()
+    stop.set()
+    await task
+    return max(gaps, default=0.0)
+
+
 async def main(args: argparse.Namespace) -> None:
     """Fill, then time the three reloads."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +118,8 @@ async def main(args: argparse.Namespace) -> None:
             await timed(
                 "reload after an administrative change (refresh)", args.rounds, model.refresh
             )
+            stall = await longest_stall(lambda: model.refresh(places=True))
+            print(f"  {'longest event-loop stall in a full reload':<46} {1000 * stall:9.1f} ms")
 
             async def after_ttl() -> None:
                 clock[0] += 6

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,6 +117,29 @@ async def test_the_ttl_reload_reads_only_marked_devices(sqlite_db: Database) -> 
     assert CAM_1 in (await model.current()).places
     await directory.import_catalog(NVR, [_camera(CAM_2, "34020100")], complete=False)
     assert CAM_2 in (await model.refresh(places=True)).places  # read everything
+
+
+async def test_a_paged_full_read_is_a_one_read_full_read(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 2 across devices of several channels, a device gone: same as one big read."""
+    nvrs = [f"3402000000118000000{i}" for i in range(1, 4)]
+    await add_devices(sqlite_db, *(make_device(n) for n in nvrs))
+    directory = DirectoryService(sqlite_db, online=lambda _: True)
+    for i, nvr in enumerate(nvrs):
+        cams = [_camera(f"3402000000131000{i}{k:03d}", f"3402{k:02d}00") for k in range(i + 2)]
+        await directory.import_catalog(nvr, cams, complete=True)
+    whole = AccessModel(sqlite_db, clock=FakeClock())
+    expected = await whole.refresh(places=True)
+    monkeypatch.setattr("sightline.access.model._SLICE", 2)
+    paged = AccessModel(sqlite_db, clock=FakeClock())
+    snap = await paged.refresh(places=True)
+    assert len(snap.places) == 2 + 3 + 4
+    assert (snap.places, snap.device_channels) == (expected.places, expected.device_channels)
+    await directory.import_catalog(nvrs[1], [], complete=True)  # its channels are gone
+    snap = await paged.refresh(places=True)
+    assert snap.device_channels.get(nvrs[1], set()) == set()
+    assert len(snap.places) == 2 + 4
 
 
 # -- the index against a from-scratch build ------------------------------------------------------

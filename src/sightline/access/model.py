@@ -37,6 +37,7 @@ __all__ = ["PLACES_RELOAD_S", "AccessModel"]
 log = logging.getLogger(__name__)
 
 PLACES_RELOAD_S = 600.0
+_SLICE = 5000  # channels read or indexed between two turns of the event loop in a full reload
 
 
 class AccessModel:
@@ -105,7 +106,7 @@ class AccessModel:
                 groups = await repo.load_groups()
                 grants = await repo.load_grants()
                 if full:
-                    every = await repo.load_places()
+                    every = await _read_places(repo)
                 elif dirty:
                     changed = {d: [] for d in dirty}
                     found = await ChannelRepository(session).for_devices(dirty)
@@ -118,7 +119,20 @@ class AccessModel:
         index.set_ownership(ownership)
         index.set_groups(groups)
         if full:
-            index.replace_all(every)
+            # device by device, letting the loop run between slices (a device's channels are
+            # replaced at once, as a catalog update does)
+            grouped = index.known_devices()
+            for start in range(0, len(every), _SLICE):
+                for place in every[start : start + _SLICE]:
+                    grouped.setdefault(place.device_id, []).append(place)
+                await asyncio.sleep(0)
+            done = 0
+            for device_id, places in grouped.items():
+                index.replace_device(device_id, places)
+                done += len(places) + 1
+                if done >= _SLICE:
+                    done = 0
+                    await asyncio.sleep(0)
             self._places_at = now
         for device_id, places in changed.items():
             index.replace_device(device_id, places)
@@ -169,6 +183,20 @@ class AccessModel:
     async def visible_channels(self, user_id: int) -> frozenset[str] | None:
         """Channel IDs the user may read (``None``: all)."""
         return visible_channels(await self.current(), user_id, self.now())
+
+
+async def _read_places(repo: AccessRepository) -> list[ChannelPlace]:
+    """Every channel's placement, in pages: each page's rows are turned into records on the
+    loop, so one read of 100,000 would hold it for most of a second."""
+    every: list[ChannelPlace] = []
+    after: str | None = None
+    while True:
+        page = await repo.load_places(after, _SLICE)
+        every += page
+        if len(page) < _SLICE:
+            return every
+        after = page[-1].id
+        await asyncio.sleep(0)
 
 
 def _place(channel: Channel) -> ChannelPlace:

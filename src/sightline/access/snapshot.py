@@ -223,11 +223,17 @@ class PlaceIndex:
 
     def replace_all(self, places: Iterable[ChannelPlace]) -> None:
         """Replace every placement (a full reload)."""
-        by_device: dict[str, list[ChannelPlace]] = {d: [] for d in self.device_channels}
+        grouped = self.known_devices()
         for place in places:
-            by_device.setdefault(place.device_id, []).append(place)
-        for device_id, found in by_device.items():
+            grouped.setdefault(place.device_id, []).append(place)
+        for device_id, found in grouped.items():
             self.replace_device(device_id, found)
+
+    def known_devices(self) -> dict[str, list[ChannelPlace]]:
+        """An empty placement list per device known now: a full reload fills them from what
+        it read, and a device left empty has no channels any more. ``replace_device`` over
+        all of them, in any order and pieces, is ``replace_all``."""
+        return {d: [] for d in self.device_channels}
 
     def replace_device(self, device_id: str, places: Iterable[ChannelPlace]) -> None:
         """Replace one device's placements with ``places`` (empty: it has no channels now)."""

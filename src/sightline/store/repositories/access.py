@@ -237,8 +237,11 @@ class AccessRepository:
         stmt = select(GRANTS).where(GRANTS.c.revoked_at.is_(None))
         return await fetch_all(self._session, stmt, Grant)
 
-    async def load_places(self) -> list[ChannelPlace]:
-        """Every channel's device, civil code and groups."""
+    async def load_places(
+        self, after_id: str | None = None, limit: int | None = None
+    ) -> list[ChannelPlace]:
+        """Channels' device, civil code and groups: every one, or a page of ``limit`` in ID
+        order after ``after_id``."""
         stmt = select(
             CHANNELS.c.id,
             CHANNELS.c.device_id,
@@ -246,6 +249,10 @@ class AccessRepository:
             CHANNELS.c.parent_id,
             CHANNELS.c.business_group_id,
         )
+        if limit is not None:
+            stmt = stmt.order_by(CHANNELS.c.id).limit(limit)
+        if after_id is not None:
+            stmt = stmt.where(CHANNELS.c.id > after_id)
         return await fetch_all(self._session, stmt, ChannelPlace)
 
     async def load_groups(self) -> list[GroupLink]:
