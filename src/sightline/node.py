@@ -31,6 +31,7 @@ from sightline.analytics.masks import MaskService
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
 from sightline.api.routers.recording_plans import audit_deletions
+from sightline.api.runtime_metrics import LoopLag, register_runtime
 from sightline.config import Settings
 from sightline.directory import DirectoryService
 from sightline.events import AlarmReceived, EventBus
@@ -158,6 +159,7 @@ class Node:
         self._http_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self.loop_lag = LoopLag()
 
     @property
     def device_password(self) -> str:
@@ -205,6 +207,7 @@ class Node:
         self._start_access()
         await self._start_http()
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
+        self._tasks.append(asyncio.ensure_future(self.loop_lag.run()))
         return self.listening
 
     async def _start_sip(self) -> None:
@@ -470,6 +473,7 @@ class Node:
 
     def _registry(self) -> CollectorRegistry:
         registry = build_registry(self.stats, self._stream_snapshots)
+        register_runtime(registry, self.loop_lag)
         if self.recording is not None:
             registry.register(RecordingCollector(self.recording.status))
         return registry

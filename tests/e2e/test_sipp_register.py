@@ -101,6 +101,11 @@ def test_devices_register_with_digest(
     assert metric(samples, "sightline_sip_responses_sent_total", **{"class": "2xx"}) == DEVICES
     assert metric(samples, "sightline_sip_auth_successes_total") == DEVICES
     assert metric(samples, "sightline_sip_auth_failures_total") == 0
+    # the process's own health: loop lag, GC pauses and CPU/memory exposed
+    assert "sightline_event_loop_lag_seconds_count" in samples
+    assert metric(samples, "sightline_event_loop_lag_max_seconds") < 5
+    assert metric(samples, "process_resident_memory_bytes") > 0
+    assert "sightline_gc_pause_seconds_count{generation=\"2\"}" in samples
 
 
 def test_wrong_password_is_refused_with_403(sightline_server: StartServer, tmp_path: Path) -> None:
