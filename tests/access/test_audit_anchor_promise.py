@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from sightline.access.audit import AuditLog
-from sightline.access.audit_chain import anchor_promise, record_hash, sign_anchor
+from sightline.access.audit_chain import anchor_promise, sign_anchor
 from sightline.access.audit_events import AuditAction, AuditEvent
 from sightline.access.audit_verify import ProblemKind, verify_chain
 from sightline.config import AuditSettings
 from sightline.store import Database
 from sightline.store.repositories.audit import AuditRepository
-from tests.access.test_audit_verify import KEY, SERVER_KEY, record, sql, write_chain
+from tests.access.test_audit_verify import KEY, SERVER_KEY, rewrite_from, sql, write_chain
 from tests.store.conftest import backend, db, db_url, migrated, pg_migrated, server_url
 
 __all__ = ["backend", "db", "db_url", "migrated", "pg_migrated", "server_url"]
 
 PROMISE = anchor_promise(anchor_every=10, batch_max=5)  # write_chain's settings: 14
-
-
-async def rewrite_from(db: Database, first: int, last: int) -> None:
-    """Change record ``first`` and re-hash it and every record after it, as an intruder would."""
-    prev = (await record(db, first - 1)).hash
-    for seq in range(first, last + 1):
-        row = await record(db, seq)
-        channel = "34020000001320009999" if seq == first else row.channel_id
-        forged = replace(row, channel_id=channel, prev_hash=prev)
-        prev = record_hash(forged)
-        await sql(
-            db,
-            "UPDATE audit_records SET channel_id = :c, prev_hash = :p, hash = :h WHERE seq = :s",
-            c=channel,
-            p=forged.prev_hash,
-            h=prev,
-            s=seq,
-        )
 
 
 async def test_every_anchor_carries_a_signed_promise(db: Database, tmp_path: Path) -> None:

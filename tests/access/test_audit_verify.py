@@ -53,6 +53,24 @@ async def record(db: Database, seq: int) -> AuditRecord:
     return found
 
 
+async def rewrite_from(db: Database, first: int, last: int) -> None:
+    """Change record ``first`` and re-hash it and every record after it, as an intruder would."""
+    prev = (await record(db, first - 1)).hash
+    for seq in range(first, last + 1):
+        row = await record(db, seq)
+        channel = "34020000001320009999" if seq == first else row.channel_id
+        forged = replace(row, channel_id=channel, prev_hash=prev)
+        prev = record_hash(forged)
+        await sql(
+            db,
+            "UPDATE audit_records SET channel_id = :c, prev_hash = :p, hash = :h WHERE seq = :s",
+            c=channel,
+            p=forged.prev_hash,
+            h=prev,
+            s=seq,
+        )
+
+
 async def test_an_untouched_chain_verifies_across_pages(db: Database, tmp_path: Path) -> None:
     await write_chain(db, tmp_path)
     seen: list[tuple[int, int]] = []
@@ -123,20 +141,7 @@ async def test_consistent_rewrite_is_caught_by_the_next_anchor(
 ) -> None:
     # Re-hash record 12 and every record after it, without re-signing the anchors.
     await write_chain(db, tmp_path)
-    prev = (await record(db, 11)).hash
-    for seq in range(12, 41):
-        row = await record(db, seq)
-        channel = "34020000001320009999" if seq == 12 else row.channel_id
-        forged = replace(row, channel_id=channel, prev_hash=prev)
-        prev = record_hash(forged)
-        await sql(
-            db,
-            "UPDATE audit_records SET channel_id = :c, prev_hash = :p, hash = :h WHERE seq = :s",
-            c=channel,
-            p=forged.prev_hash,
-            h=prev,
-            s=seq,
-        )
+    await rewrite_from(db, 12, 40)
     problem = (await verify_chain(db, KEY)).problem
     assert problem is not None
     assert (problem.seq, problem.kind) == (20, ProblemKind.ANCHOR)
