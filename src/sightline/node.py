@@ -11,21 +11,19 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from sightline.access.actions import Action, Principal, Resource
 from sightline.access.approvals import ApprovalPolicy
 from sightline.access.audit import AuditLog
 from sightline.access.model import AccessModel
 from sightline.access.notify import WebhookSettings
 from sightline.access.service import AuthService
 from sightline.access.services import AccessServices, build_access_services
-from sightline.access.stream_tokens import StreamAction, StreamTokens
-from sightline.access.tokens import TokenError
+from sightline.access.stream_tokens import StreamTokens
 from sightline.analytics.masked_stream import MaskedStreams
 from sightline.analytics.masks import MaskService
 from sightline.api.app import ApiContext, create_app
@@ -36,8 +34,7 @@ from sightline.config import Settings
 from sightline.directory import DirectoryService
 from sightline.events import AlarmReceived, EventBus
 from sightline.gb28181.devices import DeviceManager
-from sightline.gb28181.errors import Gb28181Error
-from sightline.gb28181.live import LiveService, UnknownChannelError, advertised_media_host
+from sightline.gb28181.live import LiveService, advertised_media_host
 from sightline.gb28181.live_dialog import MediaCalls
 from sightline.gb28181.record_source import DeviceRecordSource
 from sightline.gb28181.records import device_zone
@@ -47,7 +44,7 @@ from sightline.gb28181.registrar import Registrar
 from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.keys import GeneratedSecrets, load_or_create_secrets
 from sightline.media.downloads import Downloads
-from sightline.media.hub import StreamError, StreamHub, StreamSnapshot, Viewer
+from sightline.media.hub import StreamHub, StreamSnapshot
 from sightline.media.playback import RecordSource, RecordSourceName
 from sightline.media.playback_sessions import PlaybackSessions
 from sightline.media.ports import RtpPortAllocator
@@ -58,6 +55,7 @@ from sightline.media.recording import (
     RecordingService,
 )
 from sightline.media.rtsp_server import RtspServer
+from sightline.node_rtsp import RtspGate
 from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import IncomingRequest, SipEndpoint
 from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
@@ -389,63 +387,16 @@ class Node:
         media = self.settings.media
         if media.rtsp_port is None:
             return
+        gate = RtspGate(self.live, self.masked, self.stream_tokens, self.auth)
         self.rtsp = RtspServer(
-            authorize=self._rtsp_authorize,
-            open_view=self._rtsp_view,
+            authorize=gate.authorize,
+            open_view=gate.view,
             host=media.bind_host,
             port=media.rtsp_port,
             first_frame_timeout_s=media.first_frame_timeout_s,
         )
         await self.rtsp.start()
         self.listening.rtsp = (media.bind_host, self.rtsp.port)
-
-    def _rtsp_authorize(self, token: str, channel_id: str, client: str) -> bool:
-        if self.stream_tokens is None:
-            return False
-        try:
-            self.stream_tokens.verify(
-                token, channel_id=channel_id, action=StreamAction.LIVE, client=client
-            )
-        except TokenError as exc:
-            log.info("RTSP view of %s refused to %s: %s", channel_id, client, exc)
-            return False
-        return True
-
-    @contextlib.asynccontextmanager
-    async def _rtsp_view(self, channel_id: str, token: str, client: str) -> AsyncIterator[Viewer]:
-        if self.live is None:
-            raise LookupError(channel_id)
-        masked = self.masked
-        if masked is not None and (
-            not await masked.needs_mask(channel_id)
-            or await self._rtsp_unmasked(channel_id, token, client)
-        ):
-            masked = None
-        try:
-            view = masked.view(channel_id) if masked is not None else self.live.view(channel_id)
-            async with view as viewer:
-                yield viewer
-        except UnknownChannelError as exc:
-            raise LookupError(str(exc)) from exc
-        except Gb28181Error as exc:  # offline, rejected, timed out: "503" to the RTSP client
-            raise StreamError(str(exc)) from exc
-
-    async def _rtsp_unmasked(self, channel_id: str, token: str, client: str) -> bool:
-        """Whether the holder of ``token`` may see ``channel_id`` unmasked, as the browser
-        routes decide (``decide``: a masked view is a normal outcome, not an audited denial)."""
-        if self.stream_tokens is None or self.auth is None:
-            return False
-        try:
-            claims = self.stream_tokens.verify(
-                token, channel_id=channel_id, action=StreamAction.LIVE, client=client
-            )
-        except TokenError:
-            return False  # revoked between authorisation and now: the masked picture at most
-        principal = Principal(claims.user_id, claims.username, is_admin=False, address=client)
-        decision = await self.auth.decide(principal, Action.UNMASKED, Resource.channel(channel_id))
-        if not decision.allowed:
-            log.info("RTSP view of %s by %r from %s is masked", channel_id, claims.username, client)
-        return decision.allowed
 
     async def _start_recording(self) -> None:
         options = RecordingOptions(**self.settings.recording.model_dump())
