@@ -25,7 +25,6 @@ from sightline.access.service import AuthService
 from sightline.access.services import AccessServices, build_access_services
 from sightline.access.stream_tokens import StreamTokens
 from sightline.analytics.masked_stream import MaskedStreams
-from sightline.analytics.masks import MaskService
 from sightline.api.app import ApiContext, create_app
 from sightline.api.metrics import build_registry
 from sightline.api.routers.recording_plans import audit_deletions
@@ -34,20 +33,15 @@ from sightline.config import Settings
 from sightline.directory import DirectoryService
 from sightline.events import AlarmReceived, EventBus
 from sightline.gb28181.devices import DeviceManager
-from sightline.gb28181.live import LiveService, advertised_media_host
-from sightline.gb28181.live_dialog import MediaCalls
+from sightline.gb28181.live import LiveService
 from sightline.gb28181.record_source import DeviceRecordSource
-from sightline.gb28181.records import device_zone
-from sightline.gb28181.register_channel import WorkerConfig
 from sightline.gb28181.register_workers import RegisterWorkers
 from sightline.gb28181.registrar import Registrar
-from sightline.gb28181.ssrc import SsrcAllocator
 from sightline.keys import GeneratedSecrets, load_or_create_secrets
 from sightline.media.downloads import Downloads
 from sightline.media.hub import StreamHub, StreamSnapshot
 from sightline.media.playback import RecordSource, RecordSourceName
 from sightline.media.playback_sessions import PlaybackSessions
-from sightline.media.ports import RtpPortAllocator
 from sightline.media.recording import (
     PlatformRecordSource,
     RecordingCollector,
@@ -55,14 +49,13 @@ from sightline.media.recording import (
     RecordingService,
 )
 from sightline.media.rtsp_server import RtspServer
+from sightline.node_media import build_media
 from sightline.node_rtsp import RtspGate
-from sightline.sip.digest import DigestServer, NonceManager
+from sightline.node_sip import digest_server, sip_endpoint, tls_context, worker_config
 from sightline.sip.endpoint import IncomingRequest, SipEndpoint
-from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
+from sightline.sip.flood import FloodPolicy
 from sightline.sip.message import Response
-from sightline.sip.parser import Limits
 from sightline.sip.stats import SipStats
-from sightline.sip.transport import make_server_ssl_context
 from sightline.store.db import Database, migrate
 from sightline.store.repositories.recording import RecordingStore
 
@@ -211,21 +204,8 @@ class Node:
     async def _start_sip(self) -> None:
         sip = self.settings.sip
         assert self.secrets is not None
-        flood = FloodPolicy(
-            RateLimiter(sip.rate_per_source, sip.rate_burst),
-            AuthFailureTracker(sip.ban_after_failures, sip.ban_window_s, sip.ban_s),
-            exempt=tuple(sip.flood_exempt),
-        )
-        endpoint = SipEndpoint(
-            stats=self.stats,
-            flood=flood,
-            limits=Limits(max_message_bytes=sip.max_message_bytes),
-            user_agent=f"sightline {sip.id}",
-            tcp_idle_timeout_s=sip.tcp_idle_timeout_s,
-        )
-        digest = DigestServer(
-            sip.domain, NonceManager(self.secrets.server_key, lifetime_s=sip.nonce_lifetime_s)
-        )
+        endpoint, flood = sip_endpoint(self.settings, self.stats)
+        digest = digest_server(self.settings, self.secrets.server_key)
         assert self.database is not None
         self.directory = DirectoryService(self.database, online=self._device_online)
         devices = DeviceManager(
@@ -268,41 +248,21 @@ class Node:
             await self._start_register_workers(workers, endpoint, flood, devices)
         self.listening.sip["TCP"] = await endpoint.start_stream(sip.host, sip.port)
         if sip.tls_port is not None:
-            if sip.tls_cert is None or sip.tls_key is None:
-                from sightline.errors import ConfigError
-
-                raise ConfigError("sip.tls_port needs sip.tls_cert and sip.tls_key")
-            ctx = make_server_ssl_context(str(sip.tls_cert), str(sip.tls_key))
+            ctx = tls_context(self.settings)
             self.listening.sip["TLS"] = await endpoint.start_stream(sip.host, sip.tls_port, ctx)
 
     async def _start_register_workers(
         self, count: int, endpoint: SipEndpoint, flood: FloodPolicy, devices: DeviceManager
     ) -> None:
         """REGISTER worker processes on the main process's UDP port (register_workers.py)."""
-        sip = self.settings.sip
         assert self.secrets is not None and self.registrar is not None
         host, port = self.listening.sip["UDP"]
-        config = WorkerConfig(
-            index=0,
+        config = worker_config(
+            self.settings,
+            server_key=self.secrets.server_key,
+            device_password=self.device_password,
             host=host,
             port=port,
-            realm=sip.domain,
-            nonce_key=self.secrets.server_key.hex(),
-            nonce_lifetime_s=sip.nonce_lifetime_s,
-            device_password=self.device_password,
-            expires_min_s=sip.register_expires_min_s,
-            expires_max_s=sip.register_expires_max_s,
-            date_header=self.settings.gb28181.date_header,
-            max_message_bytes=sip.max_message_bytes,
-            user_agent=f"sightline {sip.id}",
-            rate_per_source=sip.rate_per_source,
-            rate_burst=sip.rate_burst,
-            flood_exempt=list(sip.flood_exempt),
-            ban_after_failures=sip.ban_after_failures,
-            ban_window_s=sip.ban_window_s,
-            ban_s=sip.ban_s,
-            log_level=self.settings.log.level,
-            log_json=self.settings.log.json_output,
         )
         self.register_workers = RegisterWorkers(
             count=count,
@@ -317,58 +277,19 @@ class Node:
         await self.register_workers.start()
 
     def _start_live(self, endpoint: SipEndpoint, devices: DeviceManager) -> None:
-        media = self.settings.media
-        assert self.secrets is not None
-        calls = MediaCalls(endpoint, devices.addressing, timeout_s=media.invite_timeout_s)
-        calls.attach()  # BYE from devices, and re-ACK of retransmitted 2xx
-        self.hub = StreamHub(
-            grace_s=media.grace_s,
-            first_frame_timeout_s=media.first_frame_timeout_s,
-            no_media_timeout_s=media.no_media_timeout_s,
-        )
-        self.live = LiveService(
-            calls=calls,
+        assert self.secrets is not None and self.database is not None
+        built = build_media(
+            self.settings,
+            server_key=self.secrets.server_key,
+            database=self.database,
+            endpoint=endpoint,
             devices=devices,
-            hub=self.hub,
-            ports=RtpPortAllocator.from_range(media.rtp_port_range),
-            ssrc=SsrcAllocator(self.settings.sip.id),
-            settings=media,
-            media_host=advertised_media_host(self.settings),
             locate=self._device_of,
+            record_sources=self.record_sources,
         )
-        self.stream_tokens = StreamTokens(
-            self.secrets.server_key, media.token_ttl_s, bind_client=media.token_bind_client
-        )
-        assert self.database is not None
-        self.masked = MaskedStreams(self.hub, MaskService(self.database), self.live.opener)
-        self._start_device_records(devices)
-
-    def _start_device_records(self, devices: DeviceManager) -> None:
-        assert self.live is not None
-        playback, media = self.settings.playback, self.settings.media
-        self.device_records = DeviceRecordSource(
-            live=self.live,
-            query=devices.query_record_info,
-            zone=device_zone(playback.device_time_zone),
-            download_speed=playback.download_speed,
-            max_pause_s=playback.max_pause_s,
-        )
-        self.record_sources[RecordSourceName.DEVICE] = self.device_records
-        # a paused session sends nothing: its upstream watches for media loss itself
-        hub = StreamHub(
-            grace_s=media.grace_s,
-            first_frame_timeout_s=media.first_frame_timeout_s,
-            no_media_timeout_s=playback.max_pause_s + media.no_media_timeout_s,
-        )
-        self.playback = PlaybackSessions(
-            hub, self.record_sources, max_per_owner=playback.max_playback_sessions_per_user
-        )
-        self.downloads = Downloads(
-            self.settings.data_dir / "downloads",
-            retention_s=playback.download_retention_s,
-            max_running_per_owner=playback.max_downloads_per_user,
-        )
-        self.downloads.prepare()
+        self.hub, self.live, self.stream_tokens = built.hub, built.live, built.stream_tokens
+        self.masked, self.device_records = built.masked, built.device_records
+        self.playback, self.downloads = built.playback, built.downloads
 
     def _message_router(self, devices: DeviceManager) -> Callable[[IncomingRequest], Response]:
         """MESSAGEs inside a playback or download call (MediaStatus) go to the device record
