@@ -150,6 +150,7 @@ class Node:
         self._http_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._signalled: asyncio.Event | None = None
         self.loop_lag = LoopLag()
 
     @property
@@ -521,16 +522,25 @@ class Node:
             self.database = None
         self._stopped.set()
 
+    def catch_signals(self) -> asyncio.Event:
+        """Take SIGINT and SIGTERM from now on (call it before ``start``, so a signal during
+        start-up or just after the announcement still ends in a clean stop); idempotent."""
+        if self._signalled is None:
+            loop = asyncio.get_running_loop()
+            self._signalled = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._signalled.set)
+        return self._signalled
+
     async def run_until_signalled(
         self, before_stop: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         """Serve until SIGINT or SIGTERM, run ``before_stop`` (e.g. the demo's devices
         leaving while the server still answers), then stop cleanly."""
-        tune_gc_for_serving()
+        stop = self.catch_signals()
+        if not stop.is_set():
+            tune_gc_for_serving()
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
             log.info("signal received, shutting down")

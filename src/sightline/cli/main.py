@@ -104,6 +104,7 @@ def _serve(
     node = Node(settings)
 
     async def run() -> int:
+        node.catch_signals()  # a SIGTERM from here on stops cleanly, even during start-up
         try:
             listening = await node.start()
         except OSError as exc:
