@@ -105,7 +105,7 @@ def test_devices_register_with_digest(
     assert "sightline_event_loop_lag_seconds_count" in samples
     assert metric(samples, "sightline_event_loop_lag_max_seconds") < 5
     assert metric(samples, "process_resident_memory_bytes") > 0
-    assert "sightline_gc_pause_seconds_count{generation=\"2\"}" in samples
+    assert 'sightline_gc_pause_seconds_count{generation="2"}' in samples
 
 
 def test_wrong_password_is_refused_with_403(sightline_server: StartServer, tmp_path: Path) -> None:
