@@ -26,6 +26,7 @@ from sightline.media.receiver import ReceiverOptions, UdpRtpReceiver
 
 __all__ = [
     "Clip",
+    "hub_feed",
     "make_clip",
     "pipeline_cost_us",
     "receive",
@@ -66,27 +67,42 @@ def make_clip(seconds: float, bit_rate: int, size: str) -> Clip:
     return clip
 
 
-def pipeline_cost_us(clip: Clip, loops: int = 10, repeat: int = 5) -> tuple[float, float]:
+def pipeline_cost_us(
+    clip: Clip, loops: int = 10, repeat: int = 5, *, bursts: bool = False
+) -> tuple[float, float]:
     """CPU microseconds per datagram of the sans-IO path alone (RTP parse, SSRC check, reorder
-    buffer, PS demux) and with one viewer's fMP4 packaging, best of ``repeat``, no I/O."""
+    buffer, PS demux) and with one viewer's fMP4 packaging, best of ``repeat``, no I/O.
+
+    One ``RtpPipeline.packet`` call per datagram, or with ``bursts`` one ``packets`` call per
+    frame's datagrams (what a receiver reading a burst per wake-up does; the C lane's case).
+    """
     header = struct.Struct("!BBHII").pack
-    datagrams, seq = [], 0
+    frames: list[list[bytes]] = []
+    seq = 0
     for loop in range(loops):
         for payloads, pts in clip:
             ts = pts + loop * len(clip) * (90000 // FPS)
+            frame = []
             for j, payload in enumerate(payloads):
                 marker = 0xE0 if j == len(payloads) - 1 else 0x60
-                datagrams.append(header(0x80, marker, seq & 0xFFFF, ts, 7) + payload)
+                frame.append(header(0x80, marker, seq & 0xFFFF, ts, 7) + payload)
                 seq += 1
+            frames.append(frame)
+    count = sum(len(f) for f in frames)
 
     def run(package: bool) -> float:
         pipeline, packager = RtpPipeline(expected_ssrc=7), Fmp4Packager()
         started = time.process_time()
-        for n, data in enumerate(datagrams):
-            for unit in pipeline.packet(data, n * 0.0002):
-                if package:
+        for n, frame in enumerate(frames):
+            now = n / FPS
+            if bursts:
+                units = pipeline.packets(frame, now)
+            else:
+                units = [u for data in frame for u in pipeline.packet(data, now)]
+            if package:
+                for unit in units:
                     packager.push(unit)
-        return (time.process_time() - started) / len(datagrams) * 1e6
+        return (time.process_time() - started) / count * 1e6
 
     return min(run(False) for _ in range(repeat)), min(run(True) for _ in range(repeat))
 
@@ -97,16 +113,23 @@ def receive_path() -> str:
 
     if receiver.recv_burst is None:
         return "pure Python (sightline.media._fastrtp not built, or --pure-python)"
-    return "C extension sightline.media._fastrtp (recvmmsg bursts, start-code scans)"
+    return (
+        "C extension sightline.media._fastrtp (recvmmsg bursts with the RTP fast lane,"
+        " start-code scans, Annex-B to length-prefixed)"
+    )
 
 
 def use_pure_python() -> None:
     """Run the pure-Python reference even where the C extension is built (for comparison)."""
-    from sightline.media import ps_demux, ps_frames, receiver
+    from sightline.media import es, pipeline, ps_demux, ps_frames, receiver
 
     receiver.recv_burst = None
+    receiver.rtp_burst = None
+    pipeline.rtp_run = None
     ps_demux.packet_start = ps_demux.packet_start_py
     ps_frames.start_code = ps_frames.start_code_py
+    es._find_start = es._find_start_py
+    es._length_prefixed = None
 
 
 def send(clip_path: Path, streams: int, seconds: float, first_port: int) -> int:
@@ -161,7 +184,26 @@ class _Counted:
                 self.bytes += len(segment.data)
 
 
-async def _receive(streams: int, first_port: int) -> None:
+class _FramesOnly:
+    """A receiver as an upstream that only offers ``frames()`` (the hub's pull path)."""
+
+    def __init__(self, receiver: UdpRtpReceiver) -> None:
+        self.frames = receiver.frames
+        self.close = receiver.close
+
+
+def hub_feed(push: bool = False) -> str:
+    """How the hub takes a receiver's frames here: as serve does (``LiveUpstream`` pushes
+    when it has ``attach``, else the hub iterates ``frames()``), or pushed when asked."""
+    from sightline.gb28181.live import LiveUpstream
+
+    return "push" if push or hasattr(LiveUpstream, "attach") else "frames"
+
+
+async def _receive(streams: int, first_port: int, push: bool) -> None:
+    from sightline.node import tune_gc_for_serving
+
+    tune_gc_for_serving()  # as serve does at start-up (gc.freeze, young threshold 10,000)
     allocator = RtpPortAllocator(first_port, first_port + 2 * streams - 1, step=2)
     hub = StreamHub(first_frame_timeout_s=120.0)
     receivers: list[UdpRtpReceiver] = []
@@ -175,7 +217,7 @@ async def _receive(streams: int, first_port: int) -> None:
         receivers.append(receiver)
 
         async def opener(r: UdpRtpReceiver = receiver) -> Upstream:
-            return r
+            return r if push else _FramesOnly(r)
 
         counted = _Counted()
         viewers.append(counted)
@@ -209,9 +251,9 @@ async def _receive(streams: int, first_port: int) -> None:
     await hub.close()
 
 
-def receive(streams: int, first_port: int) -> int:
+def receive(streams: int, first_port: int, push: bool = False) -> int:
     """Run the receive path for ``streams`` streams until told ``final`` on stdin."""
     import uvloop
 
-    uvloop.run(_receive(streams, first_port))
+    uvloop.run(_receive(streams, first_port, hub_feed(push) == "push"))
     return 0

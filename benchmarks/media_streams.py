@@ -7,7 +7,8 @@ What a platform holding many cameras at once does with their video, measured on 
   looped, only the RTP header rewritten per packet) sends K streams at 25 frames/s, spread
   evenly over each frame interval, to K UDP ports on 127.0.0.1;
 * a **receiver** process runs what ``sightline serve`` runs for a live stream, on uvloop
-  (with the optional C extension ``_fastrtp`` when it is built, as ``serve`` does):
+  with serve's garbage-collector settings (``node.tune_gc_for_serving``) and the optional C
+  extension ``_fastrtp`` when it is built (its RTP fast lane included), as ``serve`` does:
   ``UdpRtpReceiver`` (RTP parse → SSRC check → ``JitterBuffer`` → ``PsDemuxer``, RTCP port and
   receiver reports) → ``StreamHub`` → one viewer per stream packaging fMP4 (``Fmp4Packager``);
 * the **physical limit**: the same sender into ``udp_sink.c`` (epoll + recvmmsg, counts
@@ -17,7 +18,10 @@ For each K in ``--streams`` it prints packets/s, the receiver's CPU (user + syst
 core), loss (packets the sender sent that never reached the demuxer), frames and fMP4 bytes out,
 and the C sink's CPU at the same load; the largest K with loss < 0.1 % is what one core
 sustains. ``--profile S`` samples the receiver with py-spy for S seconds at the largest K;
-``--pure-python`` runs the pure-Python reference instead of the C extension's functions.
+``--pure-python`` runs the pure-Python reference instead of the C extension's functions
+(the burst reader, the RTP fast lane, the start-code scans and the Annex-B conversion);
+``--push`` lets the hub take frames pushed by the receivers (``RtpReceiver.attach``) where
+serve's ``LiveUpstream`` does not offer that yet (by default the hub is fed as in serve).
 ``--first-frame N`` also opens N simulated cameras at once through a real ``sightline serve``
 and prints the time from ``POST /live`` to the first fMP4 byte (``media_first_frame.py``).
 
@@ -44,6 +48,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package im
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.media_roles import (  # noqa: E402
+    hub_feed,
     make_clip,
     pipeline_cost_us,
     receive,
@@ -141,11 +146,12 @@ def run_step(
     profile_s: float,
     work: Path,
     pure: bool = False,
+    push: bool = False,
 ) -> Step:
     """Receiver + sender at one load; then the C sink at the same load."""
     receiver = _child(
         "receive", "--streams", str(streams), "--first-port", str(FIRST_PORT),
-        *(["--pure-python"] if pure else []),
+        *(["--pure-python"] if pure else []), *(["--push"] if push else []),
     )  # fmt: skip
     try:
         assert _line(receiver.stdout) == "ready"
@@ -286,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pure_python:
         use_pure_python()
     if args.role == "receive":
-        return receive(args.streams, args.first_port)
+        return receive(args.streams, args.first_port, args.push)
     work = Path(tempfile.mkdtemp(prefix="sightline-media-bench-"))
     clip = work / "clip.pickle"
     frames = make_clip(args.clip_s, args.bitrate * 1000, args.size)
@@ -298,11 +304,17 @@ def main(argv: list[str] | None = None) -> int:
         f" {packets / args.clip_s:.0f} RTP packets/s per stream; {os.cpu_count()} cores",
         flush=True,
     )
-    print(f"receive path: {receive_path()}", flush=True)
+    print(f"receive path: {receive_path()}; hub fed by {hub_feed(args.push)}", flush=True)
     alone, packaged = pipeline_cost_us(frames)
     print(
         f"sans-IO receive path, no I/O: {alone:.2f} us of CPU per datagram"
         f" ({packaged:.2f} with one viewer's fMP4 packaging)",
+        flush=True,
+    )
+    alone, packaged = pipeline_cost_us(frames, bursts=True)
+    print(
+        f"the same, a frame's datagrams per call (RtpPipeline.packets): {alone:.2f} us"
+        f" ({packaged:.2f} with fMP4)",
         flush=True,
     )
     steps = [int(s) for s in args.streams.split(",")]
@@ -317,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             profile_s=profile_s,
             work=work,
             pure=args.pure_python,
+            push=args.push,
         )
         report(step)
         results.append(step)
@@ -350,6 +363,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--pure-python",
         action="store_true",
         help="receive with the pure-Python reference even where the C extension is built",
+    )
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="the hub takes frames pushed by the receivers (attach) even where serve's"
+        " LiveUpstream does not offer that yet",
     )
     parser.add_argument("--role", choices=["send", "receive"], help=argparse.SUPPRESS)
     parser.add_argument("--clip", help=argparse.SUPPRESS)

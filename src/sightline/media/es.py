@@ -10,8 +10,9 @@ SPS parsing and decoder configuration records (avcC/hvcC) are in ``es_sps``.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from sightline.media.errors import EsError
 from sightline.media.ps_format import Codec
@@ -24,6 +25,7 @@ __all__ = [
     "H265_SPS",
     "H265_VPS",
     "annexb_to_length_prefixed",
+    "annexb_to_length_prefixed_py",
     "guess_video_codec",
     "is_keyframe",
     "iter_nal_units",
@@ -44,10 +46,16 @@ def _find_start_py(buf: bytes | bytearray, start: int, stop: int) -> int:
     return -1 if found is None else found.start()
 
 
-try:  # the same scan with memchr in C (setup.py builds it): every viewer scans every frame
-    from sightline.media._fastrtp import start_code as _find_start
-except ImportError:  # pragma: no cover - depends on the build
-    _find_start = _find_start_py
+# The same scan in C (setup.py builds it when a compiler is there), and
+# annexb_to_length_prefixed(data, 4) in one C call: every fMP4 viewer converts every frame.
+# The pure-Python reference (and None) when the extension is not built or not wanted.
+_find_start: Callable[[bytes | bytearray, int, int], int] = _find_start_py
+_length_prefixed: Callable[[bytes], bytes] | None = None
+with contextlib.suppress(ImportError):
+    from sightline.media import _fastrtp
+
+    _find_start = _fastrtp.start_code
+    _length_prefixed = _fastrtp.length_prefixed
 
 
 def iter_nal_units(data: bytes) -> Iterator[bytes]:
@@ -90,6 +98,13 @@ def is_keyframe(codec: Codec, data: bytes) -> bool:
 
 def annexb_to_length_prefixed(data: bytes, size: int = 4) -> bytes:
     """Rewrite Annex-B as length-prefixed NAL units (the AVCC/HVCC sample format in MP4)."""
+    if size == 4 and _length_prefixed is not None:
+        return _length_prefixed(data)
+    return annexb_to_length_prefixed_py(data, size)
+
+
+def annexb_to_length_prefixed_py(data: bytes, size: int = 4) -> bytes:
+    """``annexb_to_length_prefixed`` in Python (the reference for the C version)."""
     return b"".join(len(n).to_bytes(size, "big") + n for n in iter_nal_units(data))
 
 
@@ -109,7 +124,7 @@ def length_prefixed_to_annexb(data: bytes, size: int = 4) -> bytes:
     return bytes(out)
 
 
-def _h264_votes(headers: Iterable[bytes]) -> tuple[int, int]:
+def _h264_votes(headers: Iterable[bytes | bytearray]) -> tuple[int, int]:
     strong = weak = 0
     for h in headers:
         t = h[0] & 0x1F
@@ -122,7 +137,7 @@ def _h264_votes(headers: Iterable[bytes]) -> tuple[int, int]:
     return strong, weak
 
 
-def _h265_votes(headers: Iterable[bytes]) -> tuple[int, int]:
+def _h265_votes(headers: Iterable[bytes | bytearray]) -> tuple[int, int]:
     strong = weak = 0
     for h in headers:
         if len(h) < 2 or h[0] & 0x81 or h[1] != 0x01:
@@ -138,7 +153,7 @@ def _h265_votes(headers: Iterable[bytes]) -> tuple[int, int]:
 _H264_PROFILES = frozenset({66, 77, 88, 100, 110, 122, 144, 244, 44, 83, 86, 118, 128, 138, 139})
 
 
-def guess_video_codec(data: bytes) -> Codec | None:
+def guess_video_codec(data: bytes | bytearray) -> Codec | None:
     """Guess H.264 or H.265 from Annex-B bytes; None when there is not enough evidence.
 
     Parameter sets decide (an H.264 SPS with a known profile_idc, an H.265 VPS/SPS with the
@@ -160,7 +175,7 @@ def guess_video_codec(data: bytes) -> Codec | None:
     return None
 
 
-def _starts(data: bytes) -> Iterator[int]:
+def _starts(data: bytes | bytearray) -> Iterator[int]:
     pos = data.find(_START)
     while pos >= 0:
         yield pos

@@ -115,6 +115,30 @@ class JitterBuffer:
         stats.delivered += 1
         return True
 
+    def lane_next(self) -> int | None:
+        """The sequence number due next when packets may skip ``push`` (see ``take_next``).
+
+        None while anything is held, during the start-up hold or before the first packet.
+        """
+        if self._held or self._warmup_until is not None:
+            return None
+        return self._next
+
+    def took(self, count: int) -> None:
+        """``count`` packets were taken in order from ``lane_next()`` on: ``take_next`` in bulk."""
+        assert self._next is not None
+        self._probation = None
+        self._next += count
+        self._highest = self._next - 1
+        stats = self.stats
+        stats.received += count
+        stats.delivered += count
+
+    @property
+    def holding(self) -> bool:
+        """Whether any packet is held (only then is there a deadline)."""
+        return bool(self._held)
+
     def next_deadline(self) -> float | None:
         """When handle_timeout must next be called (the oldest held packet's give-up time)."""
         if not self._held:

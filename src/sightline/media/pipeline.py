@@ -8,11 +8,21 @@ has a short path: a plain header (V=2, no padding, extension or CSRC) is read wi
 ``struct`` call, and a packet that is exactly the next one expected goes to the demuxer
 without an ``RtpPacket`` or a pass through the reorder buffer. Anything else takes the full
 path (``parse_rtp``, ``JitterBuffer.push``); both count the same.
+
+With the optional C extension (``_fastrtp``) a whole burst takes a shorter lane still:
+``lane(now)`` hands the state the common case needs (the sequence number due next, the SSRC,
+the RFC 3550 statistics) to ``rtp_burst`` / ``rtp_run``, which account for the leading run
+of plain, in-order datagrams of that SSRC in C and join their payloads between RTP markers;
+``take_run`` writes the counts back and feeds the demuxer once per chunk (a frame) instead
+of once per datagram. The first datagram off the lane goes through ``packet``; the lane is
+tried again after it. Tests compare both paths on the same datagrams.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
+from collections.abc import Callable
 from logging import getLogger
 
 from sightline.media.errors import RtcpError, RtpError
@@ -28,6 +38,18 @@ __all__ = ["RtpPipeline"]
 log = getLogger(__name__)
 
 _PLAIN_HEADER = struct.Struct("!xBHII").unpack_from  # after a first byte of 0x80
+
+Lane = tuple[int, int, int, float, float, float]
+"""(next sequence, SSRC, highest sequence, jitter, last transit, now × clock rate)."""
+Run = tuple[list[bytes], bool, list[bytes], int, int, int, int, float, float]
+"""(chunks, last chunk ends a frame, datagrams left for ``packet``, count, bytes, highest
+sequence, sequence wraps, jitter, last transit): what the C lane did with a run."""
+
+# The C fast lane over a list of datagrams (None: the extension is not built, or the
+# pure-Python reference was asked for); the UDP receiver uses its recvmmsg twin, rtp_burst.
+rtp_run: Callable[[list[bytes], int, Lane], Run] | None = None
+with contextlib.suppress(ImportError):
+    from sightline.media._fastrtp import rtp_run
 
 
 class RtpPipeline:
@@ -78,6 +100,85 @@ class RtpPipeline:
             return self._count(units, now) if units else units
         rtp = RtpPacket(second & 0x7F, sequence, timestamp, ssrc, data[12:], second >= 0x80)
         return self._demux(self.jitter.push(rtp, now), now)
+
+    def packets(self, datagrams: list[bytes], now: float) -> list[AccessUnit]:
+        """Take datagrams that arrived together (at ``now``); return the access units they finish.
+
+        The same as ``packet`` on each in turn, with runs of the common case on the C lane.
+        """
+        units: list[AccessUnit] = []
+        run_lane, packet = rtp_run, self.packet
+        pos, total = 0, len(datagrams)
+        while pos < total:
+            if run_lane is not None:
+                lane = self.lane(now)
+                if lane is not None:
+                    run = run_lane(datagrams, pos, lane)
+                    if run[3]:
+                        units += self.take_run(run, now)
+                        pos += run[3]
+                        continue
+            done = packet(datagrams[pos], now)
+            if done:
+                units += done
+            pos += 1
+        return units
+
+    def lane(self, now: float) -> Lane | None:
+        """The state the C fast lane needs for datagrams arriving at ``now``, or None when
+        the next one cannot take it (the jitter buffer holds packets or is warming up, or no
+        packet has been counted yet)."""
+        next_seq = self.jitter.lane_next()
+        reception = self.reception
+        if next_seq is None or reception is None:
+            return None
+        state = reception.lane()
+        if state is None:
+            return None
+        if (
+            self.expected_ssrc is not None
+            and reception.ssrc != self.expected_ssrc
+            and not self.accept_ssrc_mismatch
+        ):
+            return None  # never counted such a packet; kept for safety
+        max_seq, jitter, transit = state
+        return (
+            next_seq & 0xFFFF,
+            reception.ssrc,
+            max_seq,
+            jitter,
+            transit,
+            now * reception.clock_rate,
+        )
+
+    def take_run(self, run: Run, now: float) -> list[AccessUnit]:
+        """Apply what the C lane counted (``lane(now)`` went in), demux its chunks, then take
+        the datagrams it left; return the access units finished."""
+        chunks, ends_frame, rest, count, size, max_seq, wraps, jitter, transit = run
+        units: list[AccessUnit] = []
+        if count:
+            reception = self.reception
+            assert reception is not None
+            c = self.counters
+            c.packets += count
+            c.bytes += size
+            c.last_packet_at = now
+            if self.expected_ssrc is not None and reception.ssrc != self.expected_ssrc:
+                c.ssrc_mismatches += count  # accepted, and warned about at its first packet
+            self.bitrate.add(size, now)
+            reception.took(count, max_seq, wraps, jitter, transit)
+            self.jitter.took(count)
+            feed = self.demuxer.feed
+            last = len(chunks) - 1
+            for index, chunk in enumerate(chunks):
+                done = feed(chunk, end_of_frame=ends_frame or index < last)
+                if done:
+                    units += done
+            if units:
+                self._count(units, now)
+        if rest:
+            units += self.packets(rest, now)
+        return units
 
     def _full_packet(self, data: bytes, now: float) -> list[AccessUnit]:
         try:

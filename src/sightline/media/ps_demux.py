@@ -362,7 +362,7 @@ class PsDemuxer:
             self.stats.truncated_packets += 1
             end = cut
         self.stats.pes_packets += 1
-        self._deliver(sid, bytes(buf[payload:end]), True, pts, dts)
+        self._deliver(sid, buf[payload:end], True, pts, dts)  # one copy; assemblers copy it
         a = self._assemblers.get(sid)
         if isinstance(a, AudioAssembler):
             a.end_pes()
@@ -430,11 +430,11 @@ class PsDemuxer:
                     end = max(pos, end - len(tail))
                     break
         if end > pos:
-            self._deliver(sid, bytes(buf[pos:end]), False, None, None)
+            self._deliver(sid, buf[pos:end], False, None, None)
         return end
 
     def _deliver(
-        self, sid: int, data: bytes, pes_start: bool, pts: int | None, dts: int | None
+        self, sid: int, data: bytes | bytearray, pes_start: bool, pts: int | None, dts: int | None
     ) -> None:
         a = self._assemblers.get(sid)
         if a is None:
@@ -442,7 +442,7 @@ class PsDemuxer:
         a.push(data, pes_start, pts, dts)
         self._drain(a)
 
-    def _new_assembler(self, sid: int, first: bytes) -> Assembler:
+    def _new_assembler(self, sid: int, first: bytes | bytearray) -> Assembler:
         codec = STREAM_TYPES.get(self._types.get(sid, -1))
         # A stream that changes codec keeps its clock: its DTS must still only increase.
         self._clocks.setdefault(sid, TimestampRepair(self._default_frame, self._max_jump))

@@ -233,7 +233,9 @@ class VideoAssembler:
         """Bytes of the access unit being assembled."""
         return len(self._buf)
 
-    def push(self, data: bytes, pes_start: bool, pts: int | None, dts: int | None) -> None:
+    def push(
+        self, data: bytes | bytearray, pes_start: bool, pts: int | None, dts: int | None
+    ) -> None:
         """Add PES payload bytes; ``pes_start`` on the first piece of each PES."""
         buf = self._buf
         if pes_start:
@@ -284,7 +286,7 @@ class VideoAssembler:
         ready, self._ready = self._ready, []
         return ready
 
-    def _forced_split(self, data: bytes, pts: int | None) -> bool:
+    def _forced_split(self, data: bytes | bytearray, pts: int | None) -> bool:
         # A new PTS on a PES that begins with a start code ends a frame even when the slice
         # header test cannot see it (lost first slice, arbitrary slice order).
         return (
@@ -294,7 +296,7 @@ class VideoAssembler:
             and (data.startswith(_START) or data.startswith(b"\x00" + _START))
         )
 
-    def _check_marker(self, data: bytes) -> None:
+    def _check_marker(self, data: bytes | bytearray) -> None:
         # After a marker closed a frame, the next bytes must open one; if they continue a
         # NAL unit instead, this sender sets the marker bit on other packets too.
         self._after_marker = False
@@ -360,7 +362,8 @@ class VideoAssembler:
 
     def _close(self, cut: int) -> None:
         if self._started and cut > 0:
-            data = bytes(self._buf[:cut])
+            # the usual cut is the whole buffer (the marker ended the frame): one copy, not two
+            data = bytes(self._buf) if cut == len(self._buf) else bytes(self._buf[:cut])
             if self._params:
                 self._update_params(data)
             self._ready.append((data, self._au_stamp, self._key))
@@ -427,7 +430,9 @@ class AudioAssembler:
         """Bytes of the PES being collected."""
         return len(self._buf)
 
-    def push(self, data: bytes, pes_start: bool, pts: int | None, dts: int | None) -> None:
+    def push(
+        self, data: bytes | bytearray, pes_start: bool, pts: int | None, dts: int | None
+    ) -> None:
         """Add PES payload bytes; ``pes_start`` on the first piece of each PES."""
         if pes_start:
             self.end_pes()

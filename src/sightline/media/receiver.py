@@ -3,8 +3,9 @@
 Each receiver owns one port booked from an ``RtpPortAllocator`` and feeds a sans-IO
 ``RtpPipeline`` (parse → SSRC check → ``JitterBuffer`` → ``PsDemuxer``); the access units
 come out of ``frames()``, an async iterator that ends when the receiver is closed or the TCP
-connection drops, and optionally through an ``on_frame`` callback. The asyncio parts only
-move bytes and arm the jitter buffer's timer.
+connection drops, or, after ``attach(deliver)``, are pushed to ``deliver`` as they are
+finished (no task switch per frame; the hub's push upstream), and optionally through an
+``on_frame`` callback. The asyncio parts only move bytes and arm the jitter buffer's timer.
 
 UDP receivers also bind the RTCP port (RTP port + 1, when the allocator hands out pairs),
 take the sender's SRs there and send a receiver report every ``rtcp_interval_s`` to the
@@ -15,6 +16,8 @@ UDP RTP is read with ``loop.add_reader`` in bursts of up to ``_BURST`` datagrams
 rather than through a ``DatagramProtocol``, which costs a callback and an address tuple per
 datagram: at 500 cameras that is ~100,000 datagrams a second. When the optional C extension
 is built (``_fastrtp``), a burst is one ``recvmmsg`` call; otherwise one ``sock.recv`` each.
+With it, ``rtp_burst`` also takes the burst's common case (plain in-order datagrams of the
+stream's SSRC) through the C fast lane in the same call (``RtpPipeline.lane``/``take_run``).
 
 No isinstance checks on transports: uvloop's transports do not subclass asyncio's.
 """
@@ -25,18 +28,15 @@ import asyncio
 import contextlib
 import secrets
 import socket
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from logging import getLogger
 from typing import cast
 
-from sightline.media.pipeline import RtpPipeline
+from sightline.media.pipeline import Lane, Run
 from sightline.media.ports import RtpPortAllocator
-from sightline.media.ps_frames import AccessUnit
+from sightline.media.receiver_base import FrameCallback, ReceiverOptions, RtpReceiver
 from sightline.media.rtcp import ReceiverReport
 from sightline.media.rtp import Rfc4571Deframer
-from sightline.media.stats import ReceiverSnapshot
 
 __all__ = [
     "ReceiverOptions",
@@ -53,149 +53,15 @@ log = getLogger(__name__)
 recv_burst: Callable[[int, int], list[bytes]] | None = None
 with contextlib.suppress(ImportError):
     from sightline.media._fastrtp import recv_burst
+# The same read plus the C fast lane of the pipeline (see RtpPipeline.lane); None: not built
+# or the pure-Python reference asked for.
+rtp_burst: Callable[[int, int, Lane], Run | None] | None = None
+with contextlib.suppress(ImportError):
+    from sightline.media._fastrtp import rtp_burst
 
 UDP_BUFFER_BYTES = 4 << 20
 _MAX_DATAGRAM = 65536
 _BURST = 64  # datagrams read per wake-up at most, so one busy stream cannot starve the rest
-FrameCallback = Callable[[AccessUnit], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiverOptions:
-    """How a receiver binds and what it accepts."""
-
-    host: str = "0.0.0.0"
-    expected_ssrc: int | None = None
-    accept_ssrc_mismatch: bool = True
-    max_queued_frames: int = 512
-    rtcp_interval_s: float = 5.0
-
-
-class RtpReceiver:
-    """What all receivers share: pipeline, frame queue, timer, counters and close."""
-
-    transport_name = "?"
-
-    _reorder = True
-
-    def __init__(
-        self,
-        allocator: RtpPortAllocator,
-        options: ReceiverOptions | None = None,
-        *,
-        on_frame: FrameCallback | None = None,
-    ) -> None:
-        self.allocator = allocator
-        self.options = options = options or ReceiverOptions()
-        self.host = options.host
-        self.port = 0
-        self.pipeline = RtpPipeline(
-            expected_ssrc=options.expected_ssrc,
-            accept_ssrc_mismatch=options.accept_ssrc_mismatch,
-            reorder=self._reorder,
-        )
-        self._on_frame = on_frame
-        self._queue: deque[AccessUnit] = deque()
-        self._max_queued = options.max_queued_frames
-        self._wakeup = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._started_at = self._loop.time()
-        self._ended = False
-        self._closed = False
-
-    @property
-    def last_packet_at(self) -> float | None:
-        """``loop.time()`` of the last RTP packet, for the "no RTP for N seconds" check."""
-        return self.pipeline.counters.last_packet_at
-
-    @property
-    def first_packet_at(self) -> float | None:
-        """``loop.time()`` of the first RTP packet."""
-        return self.pipeline.counters.first_packet_at
-
-    def snapshot(self) -> ReceiverSnapshot:
-        """Counters for metrics."""
-        return self.pipeline.snapshot(
-            self._loop.time(), self._started_at, self.transport_name, self.port
-        )
-
-    async def frames(self) -> AsyncIterator[AccessUnit]:
-        """Access units as they are finished; ends when the receiver closes or the peer leaves."""
-        while True:
-            while self._queue:
-                yield self._queue.popleft()
-            if self._ended:
-                return
-            self._wakeup.clear()
-            await self._wakeup.wait()
-
-    async def close(self) -> None:
-        """Stop receiving, hand out the frames still held and release the port; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._cancel_timer()
-        self._close_transports()
-        self._end()
-        if self.port:
-            self.allocator.release(self.port)
-        log.debug("%s receiver on port %d closed", self.transport_name, self.port)
-
-    def _close_transports(self) -> None:
-        raise NotImplementedError
-
-    def _packets(self, datagrams: Iterable[bytes]) -> None:
-        """Datagrams (or RFC 4571 frames) that arrived together: one clock reading, one
-        delivery and one timer check for the whole burst."""
-        if self._ended:
-            return
-        now = self._loop.time()
-        packet = self.pipeline.packet
-        units: list[AccessUnit] = []
-        for data in datagrams:
-            done = packet(data, now)
-            if done:
-                units += done
-        self._deliver(units)
-        deadline = self.pipeline.next_deadline()
-        if deadline is not None and (self._timer is None or deadline < self._timer_at):
-            self._cancel_timer()
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._deliver(self.pipeline.handle_timeout(self._loop.time()))
-        deadline = self.pipeline.next_deadline()
-        if deadline is not None and not self._ended:
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _deliver(self, units: list[AccessUnit]) -> None:
-        if not units:
-            return
-        for unit in units:
-            if self._on_frame is not None:
-                self._on_frame(unit)
-            if len(self._queue) >= self._max_queued:
-                self._queue.popleft()  # nobody reads fast enough; the hub never lets this happen
-                self.pipeline.counters.queue_drops += 1
-            self._queue.append(unit)
-        self._wakeup.set()
-
-    def _end(self) -> None:
-        if not self._ended:
-            self._cancel_timer()
-            self._deliver(self.pipeline.flush())
-            self._ended = True
-            self._wakeup.set()
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -283,13 +149,25 @@ class UdpRtpReceiver(RtpReceiver):
         if self.source is None or recv_burst is None:
             self._packets(self._burst(sock))
             return
+        if self._ended:
+            return
+        now = self._loop.time()
+        burst = rtp_burst
+        lane = None if burst is None else self.pipeline.lane(now)
         try:
-            datagrams = recv_burst(sock.fileno(), _BURST)
+            if burst is None or lane is None:
+                datagrams = recv_burst(sock.fileno(), _BURST)
+                run = None
+            else:
+                datagrams = []
+                run = burst(sock.fileno(), _BURST, lane)
         except OSError as exc:
             log.debug("RTP socket error on port %d: %s", self.port, exc)
             return
-        if datagrams:
-            self._packets(datagrams)
+        if run is not None:
+            self._took(self.pipeline.take_run(run, now))
+        elif datagrams:
+            self._took(self.pipeline.packets(datagrams, now))
 
     def _burst(self, sock: socket.socket) -> Iterator[bytes]:
         try:

@@ -207,6 +207,20 @@ class ReceptionStats:
             self.jitter += (d - self.jitter) / 16
         self._transit = transit
 
+    def lane(self) -> tuple[int, float, float] | None:
+        """(highest sequence, jitter, last transit) for the C fast lane; None before a packet."""
+        if self._base is None or self._transit is None:
+            return None
+        return self._max, self.jitter, self._transit
+
+    def took(self, count: int, max_seq: int, wraps: int, jitter: float, transit: float) -> None:
+        """Take the fast lane's results for ``count`` in-order packets (``update`` in bulk)."""
+        self.received += count
+        self._max = max_seq
+        self._cycles += wraps << 16
+        self.jitter = jitter
+        self._transit = transit
+
     def on_sender_report(self, report: SenderReport, arrival_s: float) -> None:
         """Remember the SR's middle 32 NTP bits and when it came, for LSR/DLSR."""
         self._last_sr = ((report.ntp_timestamp >> 16) & 0xFFFFFFFF, arrival_s)
