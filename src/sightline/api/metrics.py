@@ -90,6 +90,15 @@ class MediaCollector(Collector):
                 labels=labels,
             ),
         }
+        rtp = {
+            name: CounterMetricFamily(f"sightline_stream_rtp_{name}", doc, labels=labels)
+            for name, doc in (
+                ("packets", "RTP packets received from the device"),
+                ("lost", "RTP packets never received (sequence gaps)"),
+                ("reordered", "RTP packets received out of order"),
+                ("duplicates", "RTP packets received twice"),
+            )
+        }
         for snap in self._snapshot():
             key = [snap.key.channel_id, snap.key.kind]
             families["viewers"].add_metric(key, snap.viewers)
@@ -98,7 +107,14 @@ class MediaCollector(Collector):
             families["dropped"].add_metric(key, snap.dropped_frames)
             if snap.time_to_first_frame_s is not None:
                 families["ttff"].add_metric(key, snap.time_to_first_frame_s)
+            got = snap.reception
+            if got is not None:
+                rtp["packets"].add_metric(key, got.packets)
+                rtp["lost"].add_metric(key, got.lost)
+                rtp["reordered"].add_metric(key, got.reordered)
+                rtp["duplicates"].add_metric(key, got.duplicates)
         yield from families.values()
+        yield from rtp.values()
 
 
 def build_registry(

@@ -56,6 +56,7 @@ from sightline.media.receiver import (
     TcpPassiveRtpReceiver,
     UdpRtpReceiver,
 )
+from sightline.media.stats import ReceiverSnapshot
 
 __all__ = [
     "ChannelLocator",
@@ -144,6 +145,10 @@ class LiveUpstream:
         """``channel via device`` for log lines and errors."""
         return f"channel {self.call.channel_id} of device {self.call.device_id}"
 
+    def reception(self) -> ReceiverSnapshot:
+        """The receiver's RTP counters (packets, lost, reordered), for /metrics."""
+        return self.receiver.snapshot()
+
     def _device_hung_up(self) -> None:
         # the receiver hands out what it holds, then frames() ends with the device's reason
         self._stopping = asyncio.ensure_future(self.receiver.close())
@@ -161,6 +166,24 @@ class LiveUpstream:
                 first = False
                 self._judge_ssrc()
             yield unit
+        if self.call.ended_by_device:
+            raise StreamEndedError(f"{self.label}: the device ended the stream (BYE)")
+        if not self._closed:
+            raise StreamEndedError(f"{self.label}: the device closed the media connection")
+
+    async def attach(self, deliver: Callable[[AccessUnit], None]) -> None:
+        """What ``frames`` yields, pushed to ``deliver`` as the receiver finishes each unit (the
+        hub uses this: no task switch per frame); raises StreamEndedError as ``frames`` does."""
+        judged = False
+
+        def each(unit: AccessUnit) -> None:
+            nonlocal judged
+            if not judged:
+                judged = True
+                self._judge_ssrc()
+            deliver(unit)
+
+        await self.receiver.attach(each)
         if self.call.ended_by_device:
             raise StreamEndedError(f"{self.label}: the device ended the stream (BYE)")
         if not self._closed:

@@ -3,6 +3,9 @@
     hub[channel/live] ── viewer ── AacUpstream ── hub[channel/live+aac] ── browser viewers
                                    (G711ToAac, inline: ~0.4 % of a core per stream)
 
+The hub publishes the variant in the same call as its source (``AacUpstream.attach``, a
+forwarding viewer), so the hop costs no task switch per frame.
+
 GB/T 28181 cameras send G.711 A-law or µ-law at 8 kHz inside the PS stream. Media Source
 Extensions cannot play G.711 in MP4, but every browser plays AAC-LC, so browser viewers join
 the ``+aac`` variant of a stream: video and G.711 pass through untouched, and each G.711 unit
@@ -23,7 +26,7 @@ audio that stops while the video goes on (a player stalls at a hole in either tr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from fractions import Fraction
 from logging import getLogger
 
@@ -189,6 +192,24 @@ class AacUpstream:
                 continue
             for aac in aacs:
                 yield aac
+
+    def attach(self, deliver: Callable[[AccessUnit], None]) -> Awaitable[None]:
+        """What ``frames`` yields, pushed to ``deliver`` as the source publishes it (the hub
+        uses this: no task switch per frame); ends with the source's error."""
+        transcoder = self.transcoder
+
+        def each(unit: AccessUnit) -> None:
+            deliver(unit)
+            if unit.codec in _DECODERS:
+                aacs = transcoder.push(unit)
+            elif unit.stream_id >= 0xE0:
+                aacs = transcoder.fill_until(unit.dts_90k)
+            else:
+                return
+            for aac in aacs:
+                deliver(aac)
+
+        return self._source.forward(each)
 
     async def close(self) -> None:
         """Leave the source; with no other viewer it closes at once (this variant has already

@@ -71,6 +71,10 @@ _KEY_FLAGS = 0x02000000  # sample_depends_on = 2 (independent)
 _DELTA_FLAGS = 0x01010000  # sample_depends_on = 1, sample_is_non_sync_sample = 1
 _TRUN_FLAGS = 0x000F01  # data offset, then per sample: duration, size, flags, cts offset
 _PARAM_TYPES = {Codec.H264: (7, 8, -1), Codec.H265: (33, 34, 32)}
+# a video fragment's boxes up to trun's sample table, with their sizes: one struct call
+_MOOF_HEAD = struct.Struct("!I4s I4sII I4s I4sII I4sIQ I4sIIi")
+_MDAT_HEAD = struct.Struct("!I4s")
+_ENTRY = struct.Struct("!4I")  # trun sample: duration, size, flags, composition offset
 
 
 class Fmp4Error(MediaError):
@@ -194,36 +198,47 @@ class Fmp4Writer:
             self.base_dts_90k = samples[0].dts_90k
         if self._last_dts is not None and 0 < samples[0].dts_90k - self._last_dts <= TIMESCALE:
             self._duration = samples[0].dts_90k - self._last_dts
-        datas = [annexb_to_length_prefixed(u.data) for u in samples]
-        entries = bytearray()
-        for i, (unit, data) in enumerate(zip(samples, datas, strict=True)):
-            after = samples[i + 1].dts_90k if i + 1 < len(samples) else next_dts_90k
-            duration = after - unit.dts_90k if after is not None else self._duration
-            if i + 1 < len(samples) and 0 < duration <= TIMESCALE:
-                self._duration = duration
+        if len(samples) == 1:  # one frame per fragment: what live viewers get, every frame
+            unit = samples[0]
+            data = annexb_to_length_prefixed(unit.data)
+            duration = self._duration if next_dts_90k is None else next_dts_90k - unit.dts_90k
             flags = _KEY_FLAGS if unit.keyframe else _DELTA_FLAGS
-            cts = max(0, unit.pts_90k - unit.dts_90k)
-            entries += struct.pack("!4I", max(0, duration), len(data), flags, cts)
+            entries = _ENTRY.pack(
+                max(0, duration), len(data), flags, max(0, unit.pts_90k - unit.dts_90k)
+            )
+            datas = [data]
+        else:
+            datas = [annexb_to_length_prefixed(u.data) for u in samples]
+            table = bytearray()
+            for i, (unit, data) in enumerate(zip(samples, datas, strict=True)):
+                after = samples[i + 1].dts_90k if i + 1 < len(samples) else next_dts_90k
+                duration = after - unit.dts_90k if after is not None else self._duration
+                if i + 1 < len(samples) and 0 < duration <= TIMESCALE:
+                    self._duration = duration
+                flags = _KEY_FLAGS if unit.keyframe else _DELTA_FLAGS
+                cts = max(0, unit.pts_90k - unit.dts_90k)
+                table += _ENTRY.pack(max(0, duration), len(data), flags, cts)
+            entries = bytes(table)
         self._last_dts = samples[-1].dts_90k
         self._sequence += 1
-        moof = self._moof(samples[0].dts_90k, len(samples), bytes(entries))
-        mdat_body = b"".join(datas)
-        return moof + struct.pack("!I4s", 8 + len(mdat_body), b"mdat") + mdat_body
+        mdat_size = 8 + sum(len(d) for d in datas)
+        head = self._moof(samples[0].dts_90k, len(samples), entries, mdat_size)
+        return b"".join((head, *datas))
 
-    def _moof(self, first_dts: int, count: int, entries: bytes) -> bytes:
+    def _moof(self, first_dts: int, count: int, entries: bytes, mdat_size: int) -> bytes:
+        """moof(mfhd, traf(tfhd, tfdt, trun)) and the mdat header, packed in one call."""
         assert self.base_dts_90k is not None
-        # moof(8) mfhd(16) traf(8) tfhd(16) tfdt(20) trun(12 + 8 + entries), mdat header(8)
-        data_offset = 8 + 16 + 8 + 16 + 20 + 20 + len(entries) + 8
-        return _box(
-            b"moof",
-            _full_box(b"mfhd", 0, 0, struct.pack("!I", self._sequence)),
-            _box(
-                b"traf",
-                _full_box(b"tfhd", 0, 0x020000, struct.pack("!I", _TRACK_ID)),
-                _full_box(b"tfdt", 1, 0, struct.pack("!Q", max(0, first_dts - self.base_dts_90k))),
-                _full_box(b"trun", 0, _TRUN_FLAGS, struct.pack("!Ii", count, data_offset), entries),
-            ),
-        )
+        # moof(8) mfhd(16) traf(8) tfhd(16) tfdt(20) trun(20 + entries); data after mdat(8)
+        moof_size = 88 + len(entries)
+        head = _MOOF_HEAD.pack(
+            moof_size, b"moof",
+            16, b"mfhd", 0, self._sequence,
+            moof_size - 24, b"traf",
+            16, b"tfhd", 0x020000, _TRACK_ID,
+            20, b"tfdt", 1 << 24, max(0, first_dts - self.base_dts_90k),
+            20 + len(entries), b"trun", _TRUN_FLAGS, count, moof_size + 8,
+        )  # fmt: skip
+        return head + entries + _MDAT_HEAD.pack(mdat_size, b"mdat")
 
     def _trak(self) -> bytes:
         sps = self.info.sps_info

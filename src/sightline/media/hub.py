@@ -22,26 +22,39 @@ Errors (all ``MediaError``):
     ├── NoMediaError                 media stopped for no_media_timeout_s
     │   └── StreamNeverArrivedError  no first frame within first_frame_timeout_s
     └── StreamEndedError             the upstream ended or failed, or the hub closed
+
+``Viewer``, ``StreamKey`` and these errors are defined in ``hub_viewer`` and exported here.
+A push upstream (``attach``, e.g. the ``+aac`` variant over ``Viewer.forward``) is published
+in the same call as its source, with no task switch per frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from logging import getLogger
-from typing import Protocol
+from typing import Protocol, cast
 
-from sightline.media.errors import MediaError
+from sightline.media.hub_viewer import (
+    NoMediaError,
+    StreamEndedError,
+    StreamError,
+    StreamKey,
+    StreamNeverArrivedError,
+    Viewer,
+    is_video_key,
+)
 from sightline.media.ps_frames import AccessUnit
-from sightline.media.stats import BitrateMeter
+from sightline.media.stats import BitrateMeter, ReceiverSnapshot
 
 __all__ = [
     "NoMediaError",
     "Opener",
+    "PushUpstream",
+    "Reception",
     "StreamEndedError",
     "StreamError",
     "StreamHub",
@@ -51,36 +64,10 @@ __all__ = [
     "StreamState",
     "Upstream",
     "Viewer",
+    "is_video_key",
 ]
 
 log = getLogger(__name__)
-
-
-class StreamError(MediaError):
-    """A shared stream failed; every viewer of it gets this."""
-
-
-class NoMediaError(StreamError):
-    """The upstream sent no media for the configured time."""
-
-
-class StreamNeverArrivedError(NoMediaError):
-    """The upstream was set up but its first frame never came."""
-
-
-class StreamEndedError(StreamError):
-    """The upstream ended (device BYE, connection lost) or the hub was closed."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamKey:
-    """Which stream: a channel and a kind (``live``, or a playback session's name)."""
-
-    channel_id: str
-    kind: str = "live"
-
-    def __str__(self) -> str:
-        return f"{self.channel_id}/{self.kind}"
 
 
 class Upstream(Protocol):
@@ -94,7 +81,20 @@ class Upstream(Protocol):
         """Stop the source (BYE, close the receiver)."""
 
 
+class PushUpstream(Upstream, Protocol):
+    """An upstream that can also push its units: the hub calls ``attach`` instead of
+    iterating ``frames``; ``deliver`` is called synchronously for every unit, and the
+    awaitable ends, or raises the stream's error, when the units do."""
+
+    def attach(self, deliver: Callable[[AccessUnit], None]) -> Awaitable[None]:
+        """Start delivering to ``deliver``; what ends when the stream ends."""
+        ...
+
+
 Opener = Callable[[], Awaitable[Upstream]]
+
+Reception = Callable[[], ReceiverSnapshot]
+"""An upstream's RTP receive counters (packets, lost, ...): its ``reception`` method, if any."""
 
 
 class StreamState(enum.Enum):
@@ -121,70 +121,7 @@ class StreamSnapshot:
     dropped_frames: int
     gop_frames: int
     since_last_frame_s: float | None
-
-
-def is_video_key(unit: AccessUnit) -> bool:
-    """A key frame of a video stream (PES stream ids E0..EF); audio units are all 'key'."""
-    return unit.keyframe and 0xE0 <= unit.stream_id <= 0xEF
-
-
-class Viewer:
-    """One consumer of a shared stream: ``async for unit in viewer`` (raises StreamError)."""
-
-    def __init__(self, key: StreamKey, max_frames: int, max_bytes: int) -> None:
-        self.key = key
-        self.dropped_frames = 0
-        self._max_frames = max_frames
-        self._max_bytes = max_bytes
-        self._queue: deque[AccessUnit] = deque()
-        self._bytes = 0
-        self._skipping = True  # a viewer's first unit is a video key frame
-        self._error: BaseException | None = None
-        self._wakeup = asyncio.Event()
-
-    @property
-    def queued_frames(self) -> int:
-        """Units waiting to be read."""
-        return len(self._queue)
-
-    def __aiter__(self) -> Viewer:
-        return self
-
-    async def __anext__(self) -> AccessUnit:
-        """The next unit; the stream's error once it has failed and the queue is read."""
-        while not self._queue:
-            if self._error is not None:
-                raise self._error
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        unit = self._queue.popleft()
-        self._bytes -= len(unit.data)
-        return unit
-
-    def offer(self, unit: AccessUnit) -> None:
-        """Queue a unit without ever blocking; a viewer too far behind skips to a key frame."""
-        key = is_video_key(unit)
-        if self._skipping and not key:
-            self.dropped_frames += 1
-            return
-        size = len(unit.data)
-        if len(self._queue) >= self._max_frames or self._bytes + size > self._max_bytes:
-            self.dropped_frames += len(self._queue) + (not key)
-            self._queue.clear()
-            self._bytes = 0
-            if not key:
-                self._skipping = True
-                return
-        self._skipping = False
-        self._queue.append(unit)
-        self._bytes += size
-        self._wakeup.set()
-
-    def fail(self, error: BaseException) -> None:
-        """End the viewer with ``error`` once its queue is read."""
-        if self._error is None:
-            self._error = error
-            self._wakeup.set()
+    reception: ReceiverSnapshot | None = None  # RTP counters of a stream received from a device
 
 
 class _Stream:
@@ -206,6 +143,7 @@ class _Stream:
         self.frames = self.keyframes = self.bytes = 0
         self.departed_drops = 0
         self.bitrate = BitrateMeter()
+        self.reception: Reception | None = None
 
     def publish(self, unit: AccessUnit, now: float, gop_max_bytes: int) -> None:
         self.frames += 1
@@ -243,6 +181,7 @@ class _Stream:
             dropped_frames=self.departed_drops + sum(v.dropped_frames for v in self.viewers),
             gop_frames=0 if self.gop is None else len(self.gop),
             since_last_frame_s=None if self.last_frame_at is None else now - self.last_frame_at,
+            reception=None if self.reception is None else self.reception(),
         )
 
 
@@ -411,6 +350,8 @@ class StreamHub:
                 raise
             return
         stream.state, stream.opened_at = StreamState.LIVE, loop.time()
+        reception = getattr(upstream, "reception", None)
+        stream.reception = reception if callable(reception) else None
         stream.ready.set_result(None)
         if not stream.viewers:
             self._arm_grace(stream)  # every joiner gave up during setup
@@ -436,10 +377,14 @@ class StreamHub:
         try:
             async with asyncio.timeout(None) as scope:
                 watch.start(scope)
-                async for unit in upstream.frames():
-                    now = loop.time()
-                    stream.publish(unit, now, self.gop_max_bytes)
-                    watch.heard(now, self.no_media_timeout_s)
+                attach = getattr(upstream, "attach", None)
+                if attach is not None:
+                    await self._pushed(stream, watch, cast("PushUpstream", upstream))
+                else:
+                    async for unit in upstream.frames():
+                        now = loop.time()
+                        stream.publish(unit, now, self.gop_max_bytes)
+                        watch.heard(now, self.no_media_timeout_s)
         except TimeoutError:
             if not watch.expired:
                 raise
@@ -450,6 +395,26 @@ class StreamHub:
             raise NoMediaError(f"stream {stream.key}: no media for {watch.timeout_s:g} s") from None
         finally:
             watch.stop()
+
+    async def _pushed(self, stream: _Stream, watch: _SilenceWatch, upstream: PushUpstream) -> None:
+        """Publish what a push upstream delivers, in its own call: no task switch per unit."""
+        loop, gop_max, silence = (
+            asyncio.get_running_loop(),
+            self.gop_max_bytes,
+            self.no_media_timeout_s,
+        )
+        live = True
+
+        def deliver(unit: AccessUnit) -> None:
+            if live:
+                now = loop.time()
+                stream.publish(unit, now, gop_max)
+                watch.heard(now, silence)
+
+        try:
+            await upstream.attach(deliver)
+        finally:
+            live = False
 
     def _finish(self, stream: _Stream, error: BaseException) -> None:
         if stream.state is not StreamState.CLOSED:

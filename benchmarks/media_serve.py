@@ -1,0 +1,523 @@
+"""K simulated 2 Mbit/s cameras into one whole ``sightline serve``, each played by a viewer.
+
+Where ``media_streams.py`` runs serve's receive code in a process of its own, this runs the
+whole system as an operator would, on one machine:
+
+* ``sightline serve`` (SQLite in a temporary directory, loopback only, an RTP port range
+  for every stream, SIP rate limits raised because every device comes from 127.0.0.1);
+* ``sightline sim`` (``--sims`` processes, consecutive serial ranges) with enough IPCs,
+  sending the pre-encoded loop (``--video-source loop``) at ``--bitrate`` and 25 fps over
+  UDP when serve INVITEs them;
+* ``--viewers`` viewer processes (``media_serve_viewers.py``): log in, ``POST
+  /api/v1/channels/{id}/live`` and play the answer's WebSocket URL (what the web console
+  plays), counting fMP4 bytes and fragments.
+
+For each K in ``--streams`` (streams are kept from one level to the next) it opens the new
+streams (``--open-at-once`` at a time), waits ``--warmup-s``, then measures over
+``--seconds``: streams held (every viewer got media throughout, no silence over 1 s), RTP
+packet loss from serve's own per-stream counters (``sightline_stream_rtp_packets`` and
+``_lost`` in ``/metrics``), the kernel's UDP receive-buffer drops, CPU in % of one core of
+serve (with its worker processes), the simulators and the viewers, the load average, and
+``POST /live`` → first fMP4 byte (p50/p95) of the level's opens. After the last level,
+``--burst`` more cameras are opened at once (a video wall) on top of the running streams.
+Then, with everything stopped, the physical limit: ``udp_sink.c`` (epoll + recvmmsg) fed by
+``media_streams.py``'s sender at each K, and the ratio of CPU per datagram.
+
+``--profile S`` samples serve with py-spy for S seconds at the largest K.
+
+Run: ``.venv/bin/python benchmarks/media_serve.py --streams 100,250,500``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the packages importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.api_client import ApiClient  # noqa: E402
+from tests.e2e.server import SightlineProcess, start_sightline  # noqa: E402
+
+from benchmarks import exit_cleanly_on_sigterm  # noqa: E402
+from benchmarks.devices_online import Simulator, cpu_s, profile, show_profile  # noqa: E402
+
+__all__ = ["Level", "main"]
+
+SERVER_ID = "34020000002000000001"
+PASSWORD = "bench-device-password"
+ADMIN = "bench-admin-password"
+FIRST_RTP_PORT = 24000  # below Linux's ephemeral range, away from media_streams.py's 22000
+SINK_PORT = 27000  # the C sink's ports: above serve's range, away from media_streams.py's
+LOSS_TARGET = 0.001
+MAX_GAP_S = 1.0  # a viewer silent for longer than this in the window did not hold its stream
+
+
+@dataclass
+class Level:
+    """One load level's figures."""
+
+    streams: int
+    seconds: float = 0.0
+    held: int = 0
+    packets: float = 0.0
+    lost: float = 0.0
+    fragments: int = 0
+    fmp4_bytes: int = 0
+    serve_cpu_s: float = 0.0
+    sims_cpu_s: float = 0.0
+    viewers_cpu_s: float = 0.0
+    udp_drops: int = 0
+    load: str = ""
+    opens: list[float] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    worst_gap_s: float = 0.0
+    silent: int = 0  # viewers that never got a byte
+    sink_cpu_per_packet_us: float | None = None
+
+    @property
+    def loss(self) -> float:
+        """Share of RTP packets lost, by serve's own counters."""
+        total = self.packets + self.lost
+        return self.lost / total if total else 1.0
+
+    @property
+    def ok(self) -> bool:
+        """Every stream held with loss under the target."""
+        return self.held == self.streams and self.loss < LOSS_TARGET
+
+    def cpu(self, seconds: float) -> float:
+        """``seconds`` of CPU in % of one core over the window."""
+        return 100 * seconds / (self.seconds or 1.0)
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+class ViewerProcess:
+    """One ``media_serve_viewers`` child, spoken to one JSON line at a time."""
+
+    def __init__(self, base_url: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--role", "view", "--base-url", base_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        if self._line() != "ready":
+            raise RuntimeError("a viewer process did not start")
+
+    def send(self, command: str) -> None:
+        """Send one command (answer with ``answer``)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def answer(self) -> dict[str, Any]:
+        """The JSON answer to the last command."""
+        result: dict[str, Any] = json.loads(self._line())
+        return result
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("a viewer process ended early")
+        return line.strip()
+
+    def stop(self) -> None:
+        """Close its streams and wait for it."""
+        if self.process.poll() is None:
+            try:
+                self.send("quit")
+                self.process.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+def ask_all(viewers: list[ViewerProcess], commands: list[str]) -> list[dict[str, Any]]:
+    """Send each viewer its command at once, then read every answer."""
+    for viewer, command in zip(viewers, commands, strict=True):
+        viewer.send(command)
+    return [viewer.answer() for viewer in viewers]
+
+
+def udp_receive_errors() -> int:
+    """The machine's UDP RcvbufErrors (datagrams dropped for a full socket buffer)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    for names, values in itertools.pairwise(lines):
+        if names[0] == "Udp:" and values[0] == "Udp:" and "RcvbufErrors" in names:
+            return int(values[names.index("RcvbufErrors")])
+    return 0
+
+
+def rtp_counters(server: SightlineProcess) -> tuple[float, float]:
+    """Sum of every live stream's RTP packets and lost packets, from serve's /metrics."""
+    packets = lost = 0.0
+    for name, value in server.metrics().items():
+        if name.startswith("sightline_stream_rtp_packets_total"):
+            packets += value
+        elif name.startswith("sightline_stream_rtp_lost_total"):
+            lost += value
+    return packets, lost
+
+
+def start_server(work: Path, ports: int) -> SightlineProcess:
+    """``serve`` with an RTP port range for every stream and SIP limits for one source."""
+    data = work / "serve"
+    data.mkdir()
+    return start_sightline(
+        data,
+        password=PASSWORD,
+        env={
+            "SIGHTLINE_ADMIN__PASSWORD": ADMIN,
+            "SIGHTLINE_LOG__LEVEL": "WARNING",
+            "SIGHTLINE_MEDIA__RTP_PORTS": f"{FIRST_RTP_PORT}-{FIRST_RTP_PORT + ports - 1}",
+            "SIGHTLINE_MEDIA__GRACE_S": "2",
+            "SIGHTLINE_SIP__RATE_PER_SOURCE": "1000000",
+            "SIGHTLINE_SIP__RATE_BURST": "1000000",
+            "SIGHTLINE_SIP__BAN_AFTER_FAILURES": "1000000",
+        },
+        startup_timeout_s=60,
+    )
+
+
+def start_sims(server: SightlineProcess, devices: int, args: argparse.Namespace) -> list[Simulator]:
+    """``--sims`` simulators, consecutive serial ranges, every IPC on the pre-encoded loop."""
+    sims = []
+    serial = 1
+    for i in range(args.sims):
+        count = devices // args.sims + (1 if i < devices % args.sims else 0)
+        sim = Simulator(
+            [
+                *("--server", f"127.0.0.1:{server.sip_port}", "--server-id", SERVER_ID),
+                *("--password", PASSWORD, "--local-host", "127.0.0.1"),
+                *("--devices", str(count), "--channels", "1", "--serial-start", str(serial)),
+                *("--register-rate", "2000", "--video-source", "loop"),
+                *("--video-size", args.size, "--fps", "25", "--bitrate", str(args.bitrate)),
+            ],
+            devices=count,
+        )
+        sim.start()
+        sims.append(sim)
+        serial += count
+    return sims
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What every level shares."""
+
+    server: SightlineProcess
+    sims: list[Simulator]
+    viewers: list[ViewerProcess]
+    args: argparse.Namespace
+    work: Path
+
+
+def open_streams(run: Run, channels: list[str], at_once: int) -> tuple[list[float], list[str]]:
+    """Spread ``channels`` over the viewers and open them; times to first byte, failures."""
+    n = len(run.viewers)
+    each = max(1, math.ceil(at_once / n))
+    answers = ask_all(run.viewers, [f"open {each} " + " ".join(channels[i::n]) for i in range(n)])
+    times = [float(t) for a in answers for t in a["times"]]
+    failed = [str(f) for a in answers for f in a["failed"]]
+    return times, failed
+
+
+def snapshot(run: Run) -> dict[str, Any]:
+    """Counters of every party at one moment."""
+    marks = ask_all(run.viewers, ["mark"] * len(run.viewers))
+    packets, lost = rtp_counters(run.server)
+    return {
+        "streams": {k: v for m in marks for k, v in m["streams"].items()},
+        "packets": packets,
+        "lost": lost,
+        "serve": cpu_s(run.server.pid),
+        "sims": sum(cpu_s(s.pid) for s in run.sims),
+        "viewers": sum(cpu_s(v.process.pid) for v in run.viewers),
+        "udp": udp_receive_errors(),
+        "at": time.monotonic(),
+    }
+
+
+def measure(run: Run, level: Level, profile_s: float) -> None:
+    """Warm up, then count over the window."""
+    time.sleep(run.args.warmup_s)
+    before = snapshot(run)
+    rows: list[tuple[str, float]] = []
+    profiler = None
+    if profile_s:
+        out = run.work / f"serve-{level.streams}.txt"
+        seconds = min(profile_s, run.args.seconds)
+        profiler = threading.Thread(
+            target=lambda: rows.extend(profile(run.server.pid, seconds, out))
+        )
+        profiler.start()
+    time.sleep(max(0.0, run.args.seconds - (time.monotonic() - before["at"])))
+    after = snapshot(run)
+    if profiler is not None:
+        profiler.join()
+    level.seconds = after["at"] - before["at"]
+    level.packets = after["packets"] - before["packets"]
+    level.lost = after["lost"] - before["lost"]
+    level.serve_cpu_s = after["serve"] - before["serve"]
+    level.sims_cpu_s = after["sims"] - before["sims"]
+    level.viewers_cpu_s = after["viewers"] - before["viewers"]
+    level.udp_drops = after["udp"] - before["udp"]
+    level.load = Path("/proc/loadavg").read_text().split()[0]
+    for channel, (size, fragments, gap) in after["streams"].items():
+        old = before["streams"].get(channel, [0, 0, 0.0])
+        got = fragments - old[1]
+        level.fragments += got
+        level.fmp4_bytes += size - old[0]
+        if gap < 0:  # never got a byte
+            level.silent += 1
+            continue
+        level.worst_gap_s = max(level.worst_gap_s, gap)
+        if got and gap <= MAX_GAP_S:
+            level.held += 1
+    if rows:
+        show_profile(f"serve at {level.streams} streams", rows)
+
+
+def percentile(times: list[float], share: float) -> float:
+    """The ``share`` percentile (nearest rank) of ``times``."""
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def opens_text(times: list[float]) -> str:
+    """``p50 / p95 ms`` of times to first byte."""
+    if not times:
+        return "-"
+    return f"{1000 * statistics.median(times):.0f} / {1000 * percentile(times, 0.95):.0f} ms"
+
+
+def report(level: Level) -> None:
+    """One line per level as it is measured."""
+    t = level.seconds or 1.0
+    per_stream = level.packets / t / level.streams
+    mbps = level.fmp4_bytes * 8 / t / level.streams / 1e6
+    print(
+        f"{level.streams:>5} streams ({'held' if level.ok else 'NOT held'}, load {level.load}):"
+        f" {level.held} held, {level.silent} never started, worst silence"
+        f" {level.worst_gap_s:.2f} s;"
+        f" {level.packets / t:,.0f} RTP packets/s ({per_stream:.0f} per stream),"
+        f" loss {100 * level.loss:.3f} %, kernel UDP drops {level.udp_drops};"
+        f" fMP4 {level.fragments / t / level.streams:.1f} fragments/s and {mbps:.2f} Mbit/s"
+        f" per viewer\n{'':>7}CPU (% of one core): serve {level.cpu(level.serve_cpu_s):.1f},"
+        f" simulators {level.cpu(level.sims_cpu_s):.1f}, viewers"
+        f" {level.cpu(level.viewers_cpu_s):.1f}; POST /live -> first fMP4 byte p50/p95"
+        f" {opens_text(level.opens)} ({len(level.opens)} opens, {len(level.failed)} failed)",
+        flush=True,
+    )
+    for failure in level.failed[:5]:
+        print(f"{'':>7}failed: {failure}", flush=True)
+
+
+def table(levels: list[Level]) -> None:
+    """The Markdown table of every level."""
+    print(
+        "\n| streams | held | RTP packets/s | loss | serve CPU | µs per packet | sims CPU"
+        " | viewers CPU | load | first byte p50 / p95 | C sink µs per packet | serve / C |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for lv in levels:
+        t = lv.seconds or 1.0
+        us = 1e6 * lv.serve_cpu_s / max(lv.packets, 1.0)
+        sink = lv.sink_cpu_per_packet_us
+        print(
+            f"| {lv.streams} | {lv.held} | {lv.packets / t:,.0f} | {100 * lv.loss:.3f} % |"
+            f" {lv.cpu(lv.serve_cpu_s):.1f} % | {us:.1f} | {lv.cpu(lv.sims_cpu_s):.1f} % |"
+            f" {lv.cpu(lv.viewers_cpu_s):.1f} % | {lv.load} | {opens_text(lv.opens)} |"
+            f" {'-' if sink is None else f'{sink:.1f}'} |"
+            f" {'-' if sink is None else f'{us / sink:.1f}'} |"
+        )
+
+
+def sink_peer(levels: list[Level], args: argparse.Namespace, work: Path) -> None:
+    """The physical limit at each level: udp_sink.c fed by media_streams.py's sender."""
+    from benchmarks.media_roles import make_clip
+    from benchmarks.media_streams import build_sink
+
+    binary = build_sink(work)
+    if binary is None:
+        return
+    # the same packets per second per stream as the simulator sent: media_streams.py's clip
+    # makes ~233 RTP packets/s per stream at 2,000 kbit/s (its test pattern compresses less)
+    per_stream = max(lv.packets / (lv.seconds or 1.0) / lv.streams for lv in levels)
+    kbps = max(200, round(2000 * per_stream / 233))
+    clip = work / "clip.pickle"
+    clip.write_bytes(pickle.dumps(make_clip(2.0, kbps * 1000, args.size)))
+    for level in levels:
+        got = sink_level(binary, clip, level.streams, args.seconds)
+        if got is None:
+            print("the C sink could not bind its ports; comparison skipped", flush=True)
+            continue
+        packets, sent, cpu = got
+        level.sink_cpu_per_packet_us = 1e6 * cpu / max(packets, 1)
+        print(
+            f"{level.streams:>5} streams, C recvmmsg sink: {packets / args.seconds:,.0f}"
+            f" packets/s, {level.sink_cpu_per_packet_us:.2f} us of CPU per packet, loss"
+            f" {100 * max(0, sent - packets) / max(sent, 1):.3f} %",
+            flush=True,
+        )
+
+
+def sink_level(
+    binary: Path, clip: Path, streams: int, seconds: float
+) -> tuple[int, int, float] | None:
+    """(packets counted, packets sent, CPU seconds) of the C sink at one load; None when its
+    ports are taken. Its own port range, so it never meets another benchmark's receiver."""
+    from benchmarks.media_streams import _send, _sent
+
+    sink = subprocess.Popen(
+        [str(binary), str(SINK_PORT), str(streams), "2", f"{seconds + 2:g}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sink.stdout is not None
+    if sink.stdout.readline().strip() != "ready":
+        sink.wait(10)
+        return None
+    sent = _sent(_send(clip, streams, seconds, SINK_PORT))
+    out = dict(kv.split("=") for kv in sink.stdout.readline().split())
+    sink.wait(10)
+    return int(out["packets"]), int(sent["packets"]), float(out["cpu_s"]) * seconds / (seconds + 2)
+
+
+def bench(args: argparse.Namespace, work: Path) -> list[Level]:
+    """Start serve, simulators and viewers; measure every level and the burst."""
+    from benchmarks.media_delivery import clip_units, delivery_cost_us
+
+    steps = sorted(int(s) for s in args.streams.split(","))
+    devices = steps[-1] + args.burst
+    cost = delivery_cost_us(clip_units(args.size))
+    print(
+        f"serve's delivery path alone (hub -> +aac variant -> viewer -> fMP4), no I/O:"
+        f" {cost:.1f} us of CPU per frame",
+        flush=True,
+    )
+    server = start_server(work, 2 * devices + 64)
+    sims: list[Simulator] = []
+    viewers: list[ViewerProcess] = []
+    levels: list[Level] = []
+    try:
+        sims = start_sims(server, devices, args)
+        with ApiClient(server.http_url, password=ADMIN, timeout_s=120) as api:
+            total, _ = api.wait_for(
+                lambda a: a.page("/api/v1/channels", limit=1).total,
+                lambda n: n >= devices,
+                timeout_s=300,
+            )
+            if total < devices:
+                raise RuntimeError(f"only {total} of {devices} channels listed")
+            channels = sorted(c["id"] for c in api.all_items("/api/v1/channels").items)
+        print(
+            f"serve pid {server.pid}, {len(sims)} simulator(s), {devices} channels listed;"
+            f" {os.cpu_count()} cores, load {Path('/proc/loadavg').read_text().split()[0]}",
+            flush=True,
+        )
+        viewers = [ViewerProcess(server.http_url) for _ in range(args.viewers)]
+        run = Run(server, sims, viewers, args, work)
+        opened = 0
+        for k in steps:
+            level = Level(k)
+            level.opens, level.failed = open_streams(run, channels[opened:k], args.open_at_once)
+            opened = k
+            measure(run, level, args.profile if k == steps[-1] else 0.0)
+            report(level)
+            levels.append(level)
+        if args.burst:
+            times, failed = open_streams(run, channels[opened : opened + args.burst], args.burst)
+            print(
+                f"{args.burst} more opened at once on top of {opened} streams: POST /live ->"
+                f" first fMP4 byte p50/p95 {opens_text(times)}, max"
+                f" {1000 * max(times, default=0):.0f} ms, {len(failed)} failed"
+                f" (load {Path('/proc/loadavg').read_text().split()[0]})",
+                flush=True,
+            )
+    finally:
+        for viewer in viewers:
+            viewer.stop()
+        for sim in sims:
+            sim.stop()
+        code = server.stop(60)
+        problems = server.log_problems()
+        if code != 0 or problems:
+            print(f"serve exit {code}; log:\n{server.log()[-3000:]}", flush=True)
+    return levels
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--role view``, be a viewer process)."""
+    args = _parse(argv)
+    if args.role == "view":
+        from benchmarks.media_serve_viewers import run as run_viewers
+
+        return run_viewers(args.base_url, ADMIN)
+    exit_cleanly_on_sigterm()
+    work = Path(tempfile.mkdtemp(prefix="sightline-media-serve-"))
+    try:
+        levels = bench(args, work)
+        if args.sink:
+            sink_peer(levels, args, work)
+        table(levels)
+        held = [lv.streams for lv in levels if lv.ok]
+        print(
+            f"\nheld (every viewer fed, < {100 * LOSS_TARGET:g} % loss):"
+            f" {max(held) if held else 0} streams",
+            flush=True,
+        )
+    finally:
+        if args.keep:
+            print(f"work directory: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--streams", default="100,250,500", help="load levels, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time per level")
+    parser.add_argument("--warmup-s", type=float, default=5.0)
+    parser.add_argument(
+        "--bitrate", type=int, default=2650, help="the simulator's target, kbit/s (2650: ~2 Mbit/s)"
+    )
+    parser.add_argument("--size", default="1280x720", help="the simulator's WIDTHxHEIGHT")
+    parser.add_argument("--sims", type=int, default=2, help="simulator processes")
+    parser.add_argument("--viewers", type=int, default=1, help="viewer processes")
+    parser.add_argument("--open-at-once", type=int, default=16, help="concurrent opens")
+    parser.add_argument("--burst", type=int, default=16, help="opened at once at the end")
+    parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds at max K")
+    parser.add_argument("--no-sink", dest="sink", action="store_false", help="skip the C peer")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--role", choices=["view"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
