@@ -183,6 +183,40 @@ async def test_register_rate_paces_the_fleet(
     assert arrivals[0] <= 50 + 10 + 1  # the burst, then 100/s
 
 
+async def test_register_window_is_filled_and_never_exceeded(
+    platform: LoopbackPlatform, sim_config: ConfigFactory
+) -> None:
+    # a slow platform: each REGISTER waits 20 ms; the window (4) bounds what is in flight, and
+    # every finished registration hands its slot to the next device
+    host = SimHost(sim_config(devices=24, register_rate=1_000_000.0, register_window=4))
+    original = platform.registrar.handle
+    pending: set[str] = set()
+    most = 0
+
+    async def slow(incoming):  # type: ignore[no-untyped-def]
+        nonlocal most
+        device = incoming.request.from_.uri
+        if not incoming.request.headers.get("Authorization"):
+            pending.add(device)  # the first REGISTER of a device's exchange
+            most = max(most, len(pending))
+        await asyncio.sleep(0.02)
+        response = original(incoming)
+        if response.status == 200:
+            pending.discard(device)
+        return response
+
+    platform.endpoint.on("REGISTER", slow)
+    await host.start()
+    try:
+        assert await host.wait_registered(24, timeout_s=10)
+        assert pending == set()
+    finally:
+        platform.endpoint.on("REGISTER", original)
+        await host.stop()
+    assert most == 4
+    assert host.stats.registrations == 24 and host.stats.register_failures == 0
+
+
 async def test_platform_down_at_start_then_up(sim_config: ConfigFactory) -> None:
     # the simulator starts first; registrations time out and are retried later
     late = await start_platform()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import signal
 import sys
@@ -167,6 +168,9 @@ async def run_async(args: argparse.Namespace) -> int:
         print(f"sightline sim: {exc}", file=sys.stderr)
         return 2
     host = SimHost(config)
+    # the fleet lives as long as the process: keep its objects out of the cyclic collector's
+    # scans, which a registration storm's allocations would otherwise trigger over and over
+    gc.freeze()
     try:
         await host.start()
     except OSError as exc:

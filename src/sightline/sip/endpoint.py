@@ -33,6 +33,7 @@ from sightline.sip.errors import SipError, SipParseError, SipTransportError
 from sightline.sip.flood import FloodVerdict
 from sightline.sip.framing import FramedParseError
 from sightline.sip.lite import lite_response, response_port, scan_request
+from sightline.sip.lite_response import scan_response
 from sightline.sip.message import Request, Response, build_response
 from sightline.sip.nat import stamp_received
 from sightline.sip.parser import Limits, error_response, is_keepalive, parse_message
@@ -192,6 +193,14 @@ class SipEndpoint(EndpointCore):
             return
         if is_keepalive(data):
             return  # RFC 5626 keep-alive
+        lite = scan_response(data, self._limits)
+        if lite is not None:
+            try:
+                self._on_response(lite.response, lite.key)
+            except SipError as exc:  # as _dispatch does for a fully parsed response
+                self.stats.parse_errors[peer.transport] += 1
+                log.info("rejected SIP from %s:%d: %s", peer.host, peer.port, exc)
+            return
         try:
             message = parse_message(data, self._limits)
         except SipParseError as exc:
@@ -464,9 +473,9 @@ class SipEndpoint(EndpointCore):
             response.headers.add("Server", self._user_agent)
         self._run(tx, tx.send_response(response, self._clock()))
 
-    def _on_response(self, response: Response) -> None:
+    def _on_response(self, response: Response, key: TransactionKey | None = None) -> None:
         self.stats.count_response(response.status, sent=False)
-        tx = self._table.match_response(response)
+        tx = self._table.match_response(response, key)
         if tx is None:
             log.debug("stray response %d (Call-ID %s)", response.status, response.call_id)
             if self.on_stray_response is not None:

@@ -103,12 +103,16 @@ class TransactionTable:
         self._servers[tx.key] = tx
         self._watch(tx)
 
-    def match_response(self, response: Response) -> ClientTransaction | None:
-        """The client transaction a received response belongs to (§17.1.3)."""
-        try:
-            key = client_key(response)
-        except SipError:
-            return None
+    def match_response(
+        self, response: Response, key: TransactionKey | None = None
+    ) -> ClientTransaction | None:
+        """The client transaction a received response belongs to (§17.1.3); ``key`` is its
+        ``client_key`` when the caller has it already (the lite scan)."""
+        if key is None:
+            try:
+                key = client_key(response)
+            except SipError:
+                return None
         return self._clients.get(key) if key.branch else None
 
     def match_request(
