@@ -38,8 +38,9 @@ $(CONSOLE_OUT): $(CONSOLE_SRC)
 screenshots: install system-deps
 	$(BIN)/python scripts/screenshots.py docs/screenshots
 
-# setup.py builds the optional C hot path (src/sightline/media/_fastrtp.c) when a compiler is there.
-$(STAMPS)/venv: pyproject.toml setup.py src/sightline/media/_fastrtp.c $(STAMPS)/apt-build
+# setup.py builds the optional C hot paths (media/_fastrtp.c: RTP receive; sim/_fastsend.c: the
+# simulator's RTP send) when a compiler is there.
+$(STAMPS)/venv: pyproject.toml setup.py src/sightline/media/_fastrtp.c src/sightline/sim/_fastsend.c $(STAMPS)/apt-build
 	@mkdir -p $(STAMPS)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -92,4 +93,4 @@ bench: install bench-deps
 	$(BIN)/python benchmarks/sim_streams.py --streams 50,200
 
 clean:
-	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis src/sightline/media/_fastrtp*.so build
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis src/sightline/media/_fastrtp*.so src/sightline/sim/_fastsend*.so build

@@ -12,6 +12,12 @@ setup(
             extra_compile_args=["-O2", "-ffp-contract=off"],
             # No compiler, no headers, not Linux: the pure-Python path runs instead.
             optional=True,
-        )
+        ),
+        Extension(
+            "sightline.sim._fastsend",
+            ["src/sightline/sim/_fastsend.c"],
+            extra_compile_args=["-O2"],
+            optional=True,  # without it the simulator sends through the pure-Python path
+        ),
     ]
 )

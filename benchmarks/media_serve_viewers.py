@@ -106,7 +106,8 @@ class Viewers:
                     continue
                 now = clock()
                 if not stream.fragments:
-                    first.set_result(now)
+                    if not first.done():  # cancelled when the open was given up on
+                        first.set_result(now)
                 elif now - stream.last_at > stream.max_gap_s:
                     stream.max_gap_s = now - stream.last_at
                 stream.last_at = now

@@ -16,13 +16,14 @@ from sightline.media.ps_format import (
     AUDIO_CODECS,
     STREAM_TYPE_OF,
     Codec,
+    encode_timestamp,
     pack_header,
     pes_header,
     program_stream_map,
     system_header,
 )
 
-__all__ = ["AudioChunk", "PsMuxer"]
+__all__ = ["AudioChunk", "FrameTemplate", "PsMuxer"]
 
 VIDEO_STREAM_ID = 0xE0
 AUDIO_STREAM_ID = 0xC0
@@ -35,6 +36,31 @@ class AudioChunk:
 
     data: bytes
     pts_90k: int
+
+
+class FrameTemplate:
+    """A video frame muxed once; :meth:`stamp` writes a stream's SCR and PTS into a copy.
+
+    Equal to ``PsMuxer.mux_frame(data, pts, keyframe=...)`` (PTS = DTS, no audio) byte for
+    byte, for senders that send one frame on many streams with different clocks.
+    """
+
+    __slots__ = ("_body", "_mux_rate", "_pts_at")
+
+    def __init__(self, body: bytes, pts_at: int, mux_rate_50: int) -> None:
+        self._body = body
+        self._pts_at = pts_at
+        self._mux_rate = mux_rate_50
+
+    def stamp(self, pts_90k: int) -> bytearray:
+        """The pack for ``pts_90k`` (also its SCR), ready to append audio PES to."""
+        if pts_90k < 0:
+            raise PsMuxError(f"bad timestamp pts={pts_90k}")
+        out = bytearray(self._body)
+        out[0:14] = pack_header(pts_90k, self._mux_rate)
+        at = self._pts_at
+        out[at : at + 5] = encode_timestamp(2, pts_90k)
+        return out
 
 
 class PsMuxer:
@@ -64,6 +90,8 @@ class PsMuxer:
             streams.append((STREAM_TYPE_OF[audio_codec], AUDIO_STREAM_ID))
             ids.append((AUDIO_STREAM_ID, False))
         self._headers = system_header(ids, mux_rate_50) + program_stream_map(streams)
+        self.layout = (video_codec, audio_codec, max_pes_payload, mux_rate_50)
+        """What decides the bytes of a pack besides the frame and its time."""
 
     def mux_frame(
         self,
@@ -87,6 +115,16 @@ class PsMuxer:
         for chunk in audio:
             out += self._audio_pes(chunk)
         return bytes(out)
+
+    def frame_template(self, data: bytes, *, keyframe: bool = False) -> FrameTemplate:
+        """``data`` muxed once, for :meth:`FrameTemplate.stamp` with each stream's clock."""
+        body = self.mux_frame(data, 0, keyframe=keyframe)
+        pts_at = 14 + (len(self._headers) if keyframe else 0) + 9
+        return FrameTemplate(body, pts_at, self._mux_rate)
+
+    def audio_pes(self, chunk: AudioChunk) -> bytes:
+        """The PES for one audio chunk, to append to a video frame's pack."""
+        return self._audio_pes(chunk)
 
     def mux_audio(self, data: bytes, pts_90k: int) -> bytes:
         """A pack holding only audio."""

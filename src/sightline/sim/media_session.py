@@ -11,6 +11,14 @@ the video frame's pack, stamped on the same clock, as GB cameras do. It starts o
 and on TCP it drops frames up to the next key frame when the platform does not read fast
 enough, rather than buffering without bound.
 
+Per frame and stream the cost is kept small, since one simulator runs hundreds of streams:
+a frame is muxed once into a :class:`~sightline.media.ps_mux.FrameTemplate` shared by every
+stream that sends it (the loop's frames are the same bytes for all), each stream writes its
+own SCR/PTS into a copy, and over UDP the optional C extension ``_fastsend`` cuts the pack
+into RTP packets and sends them with one ``sendmmsg`` (a full socket buffer drops the rest of
+the frame). Without the extension :class:`~sightline.media.rtp.RtpPacketiser` and one
+``sendto`` per packet do the same; that path is the reference in the tests.
+
 The session ends on :meth:`~MediaSession.stop` (BYE, shutdown) or when the socket fails, and
 reports why through ``on_end``. Tests send media to loopback only; a session itself sends to
 whatever address the platform's SDP gives, as a camera does.
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 import socket
@@ -28,7 +37,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sightline.media.ps_format import Codec
-from sightline.media.ps_mux import AudioChunk, PsMuxer
+from sightline.media.ps_mux import AudioChunk, FrameTemplate, PsMuxer
 from sightline.media.rtp import RtpPacketiser, frame_rfc4571
 from sightline.sim.audio import AudioClock
 from sightline.sim.invite import MediaOffer, SendMode
@@ -39,9 +48,59 @@ __all__ = ["EndReason", "FeedAttach", "FrameSink", "MediaSession", "SessionCount
 
 log = logging.getLogger(__name__)
 
+SendRtp = Callable[[int, tuple[str, int], bytearray, int, int, int, int, int], tuple[int, int, int]]
+send_rtp: SendRtp | None
+try:
+    from sightline.sim import _fastsend
+
+    send_rtp = _fastsend.send_rtp
+except ImportError:  # no compiler when installed: the pure-Python path sends
+    send_rtp = None
+
 FrameSink = Callable[[EncodedFrame], None]
 FeedAttach = Callable[[FrameSink], Callable[[], None]]  # subscribe; returns the unsubscribe
 _TCP_HIGH_WATER = 1 << 20  # bytes queued for the platform before frames are dropped
+_TEMPLATES_HELD = 64 << 20  # frame bytes held as templates (twice that in memory: frame + pack)
+
+
+class _Templates:
+    """Frame templates by (muxer layout, frame bytes); the oldest go first past ``limit`` bytes."""
+
+    def __init__(self, limit: int = _TEMPLATES_HELD) -> None:
+        self._limit = limit
+        self._size = 0
+        self._held: dict[tuple[object, int, bool], tuple[bytes, FrameTemplate]] = {}
+
+    @property
+    def size(self) -> int:
+        """Frame bytes held."""
+        return self._size
+
+    def get(self, muxer: PsMuxer, frame: EncodedFrame) -> FrameTemplate:
+        """The template of ``frame`` for ``muxer``'s layout, muxed on first use."""
+        key = (muxer.layout, id(frame.data), frame.keyframe)
+        held = self._held.get(key)
+        if held is not None:
+            if held[0] is frame.data:
+                return held[1]
+            self._size -= len(self._held.pop(key)[0])  # a new bytes object at a reused id
+        template = muxer.frame_template(frame.data, keyframe=frame.keyframe)
+        while self._held and self._size + len(frame.data) > self._limit:
+            self._size -= len(self._held.pop(next(iter(self._held)))[0])
+        self._held[key] = (frame.data, template)
+        self._size += len(frame.data)
+        return template
+
+
+_templates = _Templates()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class EndReason(StrEnum):
@@ -61,6 +120,7 @@ class SessionCounters:
     packets: int = 0
     bytes: int = 0
     dropped_frames: int = 0
+    dropped_packets: int = 0  # UDP: the socket buffer was full (rest of the frame dropped)
 
 
 class _Stream(asyncio.Protocol):
@@ -128,6 +188,7 @@ class MediaSession:
         self._server: asyncio.Server | None = None
         self._accepted: asyncio.Future[asyncio.WriteTransport] | None = None
         self._udp: asyncio.DatagramTransport | None = None
+        self._udp_fd = -1  # the UDP socket, for the C send path
         self._tcp: asyncio.WriteTransport | None = None
         self._detach: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -220,6 +281,8 @@ class MediaSession:
         sock, self._sock = self._sock, None
         transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=sock)
         self._udp = transport
+        if send_rtp is not None and _is_ip(self.offer.ip):
+            self._udp_fd = sock.fileno()
 
     async def _connect(self) -> None:
         assert self._sock is not None
@@ -270,13 +333,17 @@ class MediaSession:
             self._first_pts = frame.pts_90k
         offset = frame.pts_90k - self._first_pts
         stamp = (self._ts_base + offset) & 0xFFFFFFFF
-        audio = [] if self._audio is None else self._audio.chunks_until(offset)
-        for i, chunk in enumerate(audio):
-            audio[i] = AudioChunk(chunk.data, (self._ts_base + chunk.pts_90k) & 0xFFFFFFFF)
-        pack = self._muxer.mux_frame(frame.data, stamp, keyframe=frame.keyframe, audio=audio)
-        packets = [bytes(p) for p in self._rtp.packetise(pack, stamp)]
+        pack = _templates.get(self._muxer, frame).stamp(stamp)
+        if self._audio is not None:
+            for chunk in self._audio.chunks_until(offset):
+                pts = (self._ts_base + chunk.pts_90k) & 0xFFFFFFFF
+                pack += self._muxer.audio_pes(AudioChunk(chunk.data, pts))
         counters = self.counters
         counters.frames += 1
+        if self._udp_fd >= 0:
+            self._send_fast(pack, stamp)
+            return
+        packets = [bytes(p) for p in self._rtp.packetise(bytes(pack), stamp)]
         counters.packets += len(packets)
         counters.bytes += sum(len(p) for p in packets)
         if tcp is not None:
@@ -284,6 +351,31 @@ class MediaSession:
         elif self._udp is not None:
             for packet in packets:
                 self._udp.sendto(packet, self.target)
+
+    def _send_fast(self, pack: bytearray, stamp: int) -> None:
+        assert send_rtp is not None
+        rtp = self._rtp
+        max_payload = rtp.max_payload
+        count = max(1, -(-len(pack) // max_payload))
+        try:
+            rtp.sequence, sent, nbytes = send_rtp(
+                self._udp_fd,
+                self.target,
+                pack,
+                rtp.payload_type,
+                rtp.ssrc,
+                rtp.sequence,
+                stamp,
+                max_payload,
+            )
+        except OSError as exc:  # as the datagram transport does: the call goes on
+            log.debug("channel %s ssrc %d: send failed: %s", self.channel_id, self.rtp_ssrc, exc)
+            rtp.sequence = (rtp.sequence + count) & 0xFFFF
+            sent = nbytes = 0
+        counters = self.counters
+        counters.packets += sent
+        counters.bytes += nbytes
+        counters.dropped_packets += count - sent
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -313,6 +405,7 @@ class MediaSession:
             if transport is not None:
                 transport.close()
         self._udp = self._tcp = None
+        self._udp_fd = -1
         if self._server is not None:
             self._server.close()
             self._server = None
