@@ -206,3 +206,13 @@ def test_the_others_take_over_when_a_worker_dies(
     assert (result.successful, result.failed) == (100, 0)
     _wait_metric(server, "sightline_sip_auth_successes_total", 100)
     assert Path(f"/proc/{alive}").exists()
+    # ... and the main process starts it again, with a new process in its place
+    back = "REGISTER worker 1 started again"
+    while back not in server.log() and time.monotonic() < deadline + 20:
+        time.sleep(0.1)
+    assert back in server.log()
+    workers = _workers(server)
+    assert len(workers) == WORKERS and dead not in workers and alive in workers
+    again = register(server, tmp_path, device_ids(100, first=3000), transport="un")
+    assert (again.successful, again.failed) == (100, 0)
+    _wait_metric(server, "sightline_sip_auth_successes_total", 200)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sightline.gb28181.register_channel import (
+    HIGH_WATER,
     AuthOutcome,
     Ban,
     Channel,
@@ -221,3 +222,24 @@ async def test_a_malformed_packet_is_dropped_and_the_channel_goes_on() -> None:
     assert not receiver.closed
     receiver.close()
     a.close()
+
+
+async def test_a_backlog_signals_pressure_and_its_end_once_drained() -> None:
+    """The sender hears "stop" at HIGH_WATER queued packets and "go on" once the reader has
+    drained the queue to LOW_WATER; nothing is lost and the channel stays open."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    pressure: list[bool] = []
+    sender = Channel(a, lambda m: None, lambda: None, name="sender", on_pressure=pressure.append)
+    count = HIGH_WATER + 100
+    for i in range(count):
+        sender.send(Forwarded("127.0.0.1", i % 65536, b"y" * 200))
+    assert pressure == [True]  # once, however much more is queued
+    inbox = Inbox(count)
+    receiver = Channel(b, inbox, lambda: None, name="receiver")
+    got = await inbox.wait()
+    assert len(got) == count
+    assert pressure == [True, False]
+    assert not sender.closed
+    sender.close()
+    receiver.close()

@@ -286,3 +286,18 @@ async def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
     finally:
         await client.close()
         await server.close()
+
+
+async def test_a_shedding_endpoint_drops_datagrams_and_counts_them(pair: Pair) -> None:
+    probe = (
+        b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bKshed\r\n"
+        b"From: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: shed1\r\nCSeq: 1 OPTIONS\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    pair.server.shedding = True
+    assert await asyncio.to_thread(_raw_udp, pair.udp.port, probe, 0.3) == []
+    assert pair.server.stats.dropped_overload == 1
+    pair.server.shedding = False
+    answers = await asyncio.to_thread(_raw_udp, pair.udp.port, probe)
+    assert len(answers) == 1 and answers[0].startswith(b"SIP/2.0 200 ")
+    assert pair.server.stats.dropped_overload == 1

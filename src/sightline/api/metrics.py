@@ -53,6 +53,11 @@ class SipCollector(Collector):
             ("bans", "source addresses banned after failed authentication", s.bans),
             ("dropped_banned", "messages dropped from banned addresses", s.dropped_banned),
             ("dropped_rate_limited", "messages dropped by the rate limit", s.dropped_rate_limited),
+            (
+                "dropped_overload",
+                "datagrams REGISTER workers dropped while the main process caught up",
+                s.dropped_overload,
+            ),
             ("retransmissions", "SIP retransmissions sent", s.retransmissions),
             ("transaction_timeouts", "SIP transactions that timed out", s.transaction_timeouts),
         ):

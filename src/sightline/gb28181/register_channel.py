@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 MAX_PACKET = 256 * 1024
 # Packets queued towards a peer that does not read: beyond this the channel is broken.
 MAX_QUEUED = 100_000
+# Queued packets at which ``on_pressure(True)`` tells the sender to stop producing, and the
+# level the queue must drain to before ``on_pressure(False)`` (a REGISTER worker sheds
+# datagrams in between instead of letting the queue reach MAX_QUEUED and the channel break).
+HIGH_WATER = 5_000
+LOW_WATER = 500
 
 
 class ChannelError(Gb28181Error):
@@ -314,10 +319,13 @@ class Channel:
         on_closed: Callable[[], None],
         *,
         name: str,
+        on_pressure: Callable[[bool], None] | None = None,
     ) -> None:
         self._sock = sock
         self._on_message = on_message
         self._on_closed = on_closed
+        self._on_pressure = on_pressure
+        self._pressed = False
         self.name = name
         self._queue: deque[bytes] = deque()
         self._loop = asyncio.get_running_loop()
@@ -329,6 +337,11 @@ class Channel:
     def closed(self) -> bool:
         """True once the channel no longer carries anything."""
         return self._closed
+
+    @property
+    def backlog(self) -> int:
+        """Packets waiting for the socket: the other process is not keeping up when > 0."""
+        return len(self._queue)
 
     def send(self, message: ChannelMessage) -> None:
         """Send (or queue) one message; ChannelError when the channel is closed or stuck."""
@@ -364,18 +377,26 @@ class Channel:
             self._fail(f"{MAX_QUEUED} packets queued: the other process does not read")
             raise ChannelError(f"{self.name}: peer not reading")
         self._queue.append(packet)
+        if not self._pressed and len(self._queue) >= HIGH_WATER and self._on_pressure:
+            self._pressed = True
+            self._on_pressure(True)
 
     def _writable(self) -> None:
-        while self._queue:
-            try:
-                self._sock.send(self._queue[0])
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                self._fail(f"send failed: {exc}")
-                return
-            self._queue.popleft()
-        self._loop.remove_writer(self._sock.fileno())
+        try:
+            while self._queue:
+                try:
+                    self._sock.send(self._queue[0])
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    self._fail(f"send failed: {exc}")
+                    return
+                self._queue.popleft()
+            self._loop.remove_writer(self._sock.fileno())
+        finally:
+            if self._pressed and len(self._queue) <= LOW_WATER and self._on_pressure:
+                self._pressed = False
+                self._on_pressure(False)
 
     def _readable(self) -> None:
         for _ in range(256):  # bounded, so one busy peer cannot starve the loop

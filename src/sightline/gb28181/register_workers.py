@@ -74,9 +74,14 @@ WORKER_MODULE = "sightline.cli.register_worker"
 _HA1_CHUNK = 1000
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 5.0
+# a worker that went away is started again after this delay, at most _RESPAWNS per hour
+_RESPAWN_DELAY_S = 1.0
+_RESPAWNS = 10
 _REGISTER = b"REGISTER "
 # registrations per channel packet at most (~150 bytes each: far below the socket's limit)
 _BATCH = 256
+# while the channel to the main process has a backlog, the end-of-turn report waits this long
+_DEFER_S = 0.05
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
@@ -120,6 +125,8 @@ class RegisterWorkers:
         self._clock = clock
         self._workers: list[_Worker] = []
         self._stopping = False
+        self._respawning: set[asyncio.Task[None]] = set()
+        self._respawned_at: list[float] = []
         # every ban, whichever process saw the failure that decided it, holds in every process
         flood.failures.on_ban = lambda host, seconds: self._broadcast(Ban(host, seconds))
 
@@ -220,15 +227,58 @@ class RegisterWorkers:
             log.warning("banned %s after repeated failed authentication", message.host)
 
     def _on_closed(self, worker: _Worker) -> None:
+        started = (
+            worker.ready.done() and not worker.ready.cancelled() and not worker.ready.exception()
+        )
         if not worker.ready.done():
             worker.ready.set_exception(ChannelError(f"worker {worker.index} exited at start"))
-        if not self._stopping:
-            # its socket left the port's group: the kernel spreads its share over the others
-            log.error("REGISTER worker %d went away; the others take its devices", worker.index)
+        if self._stopping:
+            return
+        # its socket left the port's group: the kernel spreads its share over the others
+        log.error("REGISTER worker %d went away; the others take its devices", worker.index)
+        now = self._clock()
+        self._respawned_at = [t for t in self._respawned_at if now - t < 3600.0]
+        if not started or len(self._respawned_at) >= _RESPAWNS:
+            log.error(
+                "REGISTER worker %d is not started again (%d restarts in the last hour)",
+                worker.index,
+                len(self._respawned_at),
+            )
+            return
+        self._respawned_at.append(now)
+        task = asyncio.ensure_future(self._respawn(worker))
+        self._respawning.add(task)
+        task.add_done_callback(self._respawning.discard)
+
+    async def _respawn(self, worker: _Worker) -> None:
+        """Start a worker that went away again, in its place (its index, a new process)."""
+        await asyncio.sleep(_RESPAWN_DELAY_S)
+        process = worker.process
+        if process is not None and process.returncode is None:
+            try:
+                async with asyncio.timeout(_STOP_TIMEOUT_S):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._stopping:
+            return
+        self._workers.remove(worker)
+        try:
+            await self._spawn(worker.index)
+            async with asyncio.timeout(_START_TIMEOUT_S):
+                await self._workers[-1].ready
+        except (OSError, TimeoutError, ChannelError) as exc:
+            log.error("REGISTER worker %d could not be started again: %s", worker.index, exc)
+            return
+        log.warning("REGISTER worker %d started again", worker.index)
 
     async def stop(self) -> None:
         """Close the channels (each worker then exits) and wait for the processes."""
         self._stopping = True
+        for task in list(self._respawning):
+            task.cancel()
+        await asyncio.gather(*self._respawning, return_exceptions=True)
         for worker in self._workers:
             worker.channel.close()
             if not worker.ready.done():
@@ -287,7 +337,9 @@ class _WorkerProcess:
         self.stats = SipStats()
         self.done = asyncio.Event()
         self.started = asyncio.Event()
-        self.channel = Channel(sock, self._on_message, self.done.set, name="main process")
+        self.channel = Channel(
+            sock, self._on_message, self.done.set, name="main process", on_pressure=self._pressure
+        )
         self._ha1: dict[str, str] = {}
         # registrations accepted this loop turn: one channel packet at its end (or sooner,
         # before anything forwarded, so the main process sees them in the order they came)
@@ -324,6 +376,7 @@ class _WorkerProcess:
         self.endpoint.divert = self._divert
         self.endpoint.on_datagram = self._turn
         self._turn_pending = False
+        self._deferred = False
 
     def _turn(self) -> None:
         """A datagram arrived: report what this loop turn did once it is over."""
@@ -335,8 +388,28 @@ class _WorkerProcess:
         # the bindings, then the counters, so /metrics is current as soon as a device has
         # its answer (the main process reads both before any later request reaches it)
         self._turn_pending = False
+        if self.channel.backlog:
+            # The main process is behind (a registration storm): two small packets per loop
+            # turn would only lengthen its queue. Bindings go in full batches (``_bind``) and
+            # the rest, with the counters, once the queue has drained.
+            if not self._deferred:
+                self._deferred = True
+                asyncio.get_running_loop().call_later(_DEFER_S, self._deferred_turn)
+            return
         self.flush()
         self.report_stats()
+
+    def _deferred_turn(self) -> None:
+        self._deferred = False
+        self._end_turn()
+
+    def _pressure(self, high: bool) -> None:
+        """The main process is behind with what this worker hands over: drop datagrams (the
+        devices retransmit; counted in dropped_overload) until it has caught up, instead of
+        queueing without bound until the channel breaks."""
+        self.endpoint.shedding = high
+        state = "behind: dropping datagrams" if high else "caught up: receiving again"
+        log.warning("REGISTER worker %d: main process %s", self.config.index, state)
 
     def _divert(self, data: bytes, peer: Peer) -> bool:
         if data.startswith(_REGISTER):

@@ -187,6 +187,9 @@ class SipEndpoint(EndpointCore):
         """Parse a datagram and dispatch it; malformed ones get 400 or are dropped."""
         if self.on_datagram is not None:
             self.on_datagram()
+        if self.shedding:
+            self.stats.dropped_overload += 1  # the sender retransmits (SIP over UDP)
+            return
         if self._fast and self._answer_fast(data, peer):
             return
         if self.divert is not None and self.divert(data, peer):

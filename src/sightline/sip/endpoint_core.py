@@ -128,6 +128,10 @@ class EndpointCore:
         # Called as each UDP datagram arrives, before it is handled (a REGISTER worker uses
         # it to report at the end of the loop turn what the turn's datagrams did).
         self.on_datagram: Callable[[], None] | None = None
+        # While True, UDP datagrams are dropped as they arrive (counted in dropped_overload):
+        # a REGISTER worker sheds load this way while the main process cannot keep up with
+        # what it hands over; devices retransmit, as they do for any datagram lost on UDP.
+        self.shedding = False
 
     # -- sending -------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ class SipStats:
     bans: int = 0
     dropped_banned: int = 0
     dropped_rate_limited: int = 0
+    dropped_overload: int = 0  # shed by a REGISTER worker while the main process lagged
     retransmissions: int = 0
     transaction_timeouts: int = 0
     tcp_connections: int = 0
@@ -128,6 +129,7 @@ _INTEGERS = (
     "bans",
     "dropped_banned",
     "dropped_rate_limited",
+    "dropped_overload",
     "retransmissions",
     "transaction_timeouts",
 )
