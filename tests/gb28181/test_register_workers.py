@@ -374,6 +374,38 @@ async def test_registrations_are_batched_per_loop_turn_and_sent_before_a_forward
         main.close()
 
 
+async def test_a_backlogged_worker_reports_later_in_bigger_packets() -> None:
+    """While the main process is behind, a worker sends no per-turn packets: its bindings wait
+    (full batches still go) and leave with the counters once the queue has drained."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    worker = _WorkerProcess(CONFIG, theirs)
+    try:
+        peer = Peer("UDP", "192.0.2.1", 5070)
+        while not worker.channel.backlog:  # the main process reads nothing yet
+            worker.channel.send(Forwarded("192.0.2.9", 5060, b"x" * 1000))
+        queued = worker.channel.backlog
+        for n in range(3):
+            worker._bind(Binding(f"3402000000132000000{n}", "<sip:d@h>", peer, 1.0, "c", None), 60)
+        worker.stats.auth_successes += 3
+        await asyncio.sleep(0.01)  # the loop turn ends: nothing more is queued
+        assert worker.channel.backlog == queued
+        inbox = Inbox(1)
+        main = Channel(ours, inbox, lambda: None, name="worker")  # the main process catches up
+        async with asyncio.timeout(5):
+            while not any(isinstance(m, StatsReport) for m in inbox.items):
+                inbox.want = len(inbox.items) + 1
+                inbox.full.clear()
+                await inbox.full.wait()
+        registrations = [m for m in inbox.items if isinstance(m, Registrations)]
+        assert [len(r.items) for r in registrations] == [3]  # one packet, after the backlog
+        stats = [m for m in inbox.items if isinstance(m, StatsReport)]
+        assert ("auth_successes", "", 3) in stats[0].counts
+        main.close()
+    finally:
+        worker.channel.close()
+
+
 def test_a_worker_bans_locally_at_once_and_leaves_the_decision_to_the_main_process() -> None:
     reports: list[AuthOutcome] = []
     failures = _ReportedFailures(reports.append, replace(CONFIG, ban_after_failures=2, ban_s=30))
