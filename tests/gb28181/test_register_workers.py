@@ -429,3 +429,12 @@ def test_the_workers_setting_is_a_number_or_auto() -> None:
     for bad in ("many", -1, 65):
         with pytest.raises(ValidationError):
             SipSettings(register_workers=bad)
+
+
+async def test_a_worker_whose_channel_closed_drops_what_it_would_forward() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    worker = _WorkerProcess(CONFIG, theirs)
+    worker.channel.close()  # ending: its UDP socket may still deliver a datagram or two
+    peer = Peer("UDP", "192.0.2.1", 5070)
+    assert worker._divert(b"MESSAGE sip:x SIP/2.0\r\n\r\n", peer)  # taken, no exception
+    ours.close()

@@ -415,7 +415,9 @@ class _WorkerProcess:
         if data.startswith(_REGISTER):
             return False
         self.flush()
-        self.channel.send(Forwarded(peer.host, peer.port, data))
+        if not self.channel.closed:  # closed: this worker is ending; the datagram is dropped
+            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
+                self.channel.send(Forwarded(peer.host, peer.port, data))
         return True
 
     def _bind(self, binding: Binding, expires: int) -> None:
