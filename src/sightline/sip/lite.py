@@ -28,7 +28,14 @@ from sightline.sip.parser import Limits, parse_request_uri
 from sightline.sip.transaction import MAGIC_COOKIE
 from sightline.sip.uri import SipUri
 
-__all__ = ["LiteAnswer", "LiteRequest", "lite_response", "response_port", "scan_request"]
+__all__ = [
+    "LiteAnswer",
+    "LiteRequest",
+    "head_lines",
+    "lite_response",
+    "response_port",
+    "scan_request",
+]
 
 # Only datagrams this short are scanned: a REGISTER with digest credentials is ~600 bytes.
 MAX_LITE_BYTES = 2048
@@ -125,10 +132,9 @@ class LiteAnswer:
     reason: str | None = None
 
 
-def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
-    """Read a simple UDP request, or return None for anything else (see the module doc)."""
-    if len(data) > MAX_LITE_BYTES or len(data) > limits.max_message_bytes:
-        return None
+def head_lines(data: bytes, limits: Limits) -> list[str] | None:
+    """The lines of a datagram that is a plain head and nothing else (ASCII, CRLF endings,
+    no body, within the line and header limits); None for anything else."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or end + 4 != len(data) or _HEAD_BYTES.fullmatch(data, 0, end) is None:
         return None
@@ -138,6 +144,16 @@ def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
     if head.count("\r") != breaks or head.count("\n") != breaks:
         return None  # a bare CR or LF
     if breaks > limits.max_headers or max(map(len, lines)) > limits.max_line_bytes:
+        return None
+    return lines
+
+
+def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
+    """Read a simple UDP request, or return None for anything else (see the module doc)."""
+    if len(data) > MAX_LITE_BYTES or len(data) > limits.max_message_bytes:
+        return None
+    lines = head_lines(data, limits)
+    if lines is None:
         return None
     method, uri = _request_line(lines[0])
     if not method:

@@ -26,11 +26,11 @@ from sightline.sip.headers import Headers
 from sightline.sip.lite import (
     _CALL_ID,
     _CSEQ,
-    _HEAD_BYTES,
     _MAX_CSEQ,
     _NAME_ADDR,
     _VIA,
     MAX_LITE_BYTES,
+    head_lines,
 )
 from sightline.sip.message import Response
 from sightline.sip.parser import Limits, _field_name
@@ -55,17 +55,10 @@ def scan_response(data: bytes, limits: Limits) -> LiteResponse | None:
     """Read a plain UDP response, or return None for anything else (see the module doc)."""
     if not data.startswith(_PREFIX) or len(data) > min(MAX_LITE_BYTES, limits.max_message_bytes):
         return None
-    end = data.find(b"\r\n\r\n")
-    if end < 0 or end + 4 != len(data) or end > limits.max_header_bytes:
+    if len(data) - 4 > limits.max_header_bytes:  # the head is the whole datagram
         return None
-    if _HEAD_BYTES.fullmatch(data, 0, end) is None:
-        return None
-    head = data[:end].decode("ascii")
-    lines = head.split("\r\n")
-    breaks = len(lines) - 1
-    if head.count("\r") != breaks or head.count("\n") != breaks:
-        return None  # a bare CR or LF
-    if breaks > limits.max_headers or max(map(len, lines)) > limits.max_line_bytes:
+    lines = head_lines(data, limits)
+    if lines is None:
         return None
     code, _, reason = lines[0][len(_PREFIX) :].partition(" ")
     if not (len(code) == 3 and code.isdigit() and 100 <= int(code) <= 699):
