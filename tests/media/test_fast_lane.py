@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sightline.media import pipeline as pipeline_module
@@ -287,6 +287,16 @@ def _frames_ps(source: list[bytes]) -> list[tuple[bytes, bool]]:
     duplicates=st.lists(st.floats(0, 1), max_size=4),
     breaks=st.lists(st.booleans(), max_size=400),
 )
+# found by CI: a header with a bad timestamp, re-read while its packet waited for bytes
+@example(
+    source=1, resplit=[1615], cut_at=0.4375, edits=[(0.5, 0, b"\x00")], duplicates=[], breaks=[]
+)
+# found by a longer run: no PSM and a damaged start, so the codec is sniffed; it was found
+# at a byte count that depended on how the payload was cut into pushes
+@example(
+    source=2, resplit=[6, 7, 8, 9, 1635, 1806], cut_at=1.0, edits=[(0.0, 1, b"")],
+    duplicates=[0.4375], breaks=[],
+)  # fmt: skip
 def test_joined_chunks_demux_like_single_datagrams(  # noqa: PLR0917
     source: int,
     resplit: list[int],

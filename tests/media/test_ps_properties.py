@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from sightline.media.ps_demux import PsDemuxer
 from sightline.media.ps_format import Codec
+from sightline.media.ps_frames import VideoAssembler
 from sightline.media.ps_mux import PsMuxer
 from tests.media.pstools import assert_monotonic, escape
 from tests.media.video import encode_pattern
@@ -127,3 +128,43 @@ def test_fuzz_target_runs_clean_briefly() -> None:
     from tests.fuzz.fuzz_ps_demux import main
 
     assert main(["--iterations", "150", "--seed", "28181"]) == 0
+
+
+_PARAMS = b"\x00\x00\x00\x01\x67\x42\xc0\x1e\xda" + b"\x00\x00\x00\x01\x68\xce\x3c\x80"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=h264_frames(),
+    params=st.booleans(),
+    junk=st.binary(max_size=40),
+    cuts_a=st.lists(st.integers(0, 20_000), max_size=12),
+    cuts_b=st.lists(st.integers(0, 20_000), max_size=12),
+)
+def test_sniffed_codec_does_not_depend_on_how_bytes_are_cut(
+    frames: list[tuple[bytes, int, bool]],
+    params: bool,
+    junk: bytes,
+    cuts_a: list[int],
+    cuts_b: list[int],
+) -> None:
+    # No PSM: the assembler sniffs the codec (from the weak votes of three NAL headers when
+    # there is no SPS). It must settle at the same NAL unit whether the stream arrives
+    # datagram by datagram or joined per frame (the receiver's fast lane), and so give every
+    # frame the same stamp.
+    pes = [(au if params else au.replace(_PARAMS, b""), pts) for au, pts, _ in frames]
+    pes[0] = (junk + pes[0][0], pes[0][1])
+
+    def assemble(cuts: list[int]) -> list[tuple[bytes, object, bool]]:
+        a = VideoAssembler(0xE0, None)
+        out = []
+        for data, pts in pes:
+            for n, piece in enumerate(chunked(data, cuts)):
+                a.push(piece, n == 0, pts if n == 0 else None, None)
+                out += a.take()
+        a.finish()
+        return out + a.take()
+
+    expected = assemble(cuts_a)
+    assert assemble(cuts_b) == expected
+    assert assemble([]) == expected

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from sightline.media.errors import EsError
 from sightline.media.ps_format import Codec
@@ -24,6 +24,7 @@ __all__ = [
     "H265_PPS",
     "H265_SPS",
     "H265_VPS",
+    "CodecVotes",
     "annexb_to_length_prefixed",
     "annexb_to_length_prefixed_py",
     "guess_video_codec",
@@ -124,55 +125,70 @@ def length_prefixed_to_annexb(data: bytes, size: int = 4) -> bytes:
     return bytes(out)
 
 
-def _h264_votes(headers: Iterable[bytes | bytearray]) -> tuple[int, int]:
-    strong = weak = 0
-    for h in headers:
-        t = h[0] & 0x1F
-        if h[0] & 0x80:
-            return 0, -1
-        if t == H264_SPS and len(h) > 1 and h[1] in _H264_PROFILES:
-            strong += 1
-        elif t in (1, 5, 6, 7, 8, 9):
-            weak += 1
-    return strong, weak
-
-
-def _h265_votes(headers: Iterable[bytes | bytearray]) -> tuple[int, int]:
-    strong = weak = 0
-    for h in headers:
-        if len(h) < 2 or h[0] & 0x81 or h[1] != 0x01:
-            return 0, -1  # forbidden bit, layer > 0 or temporal id > 0: not a plain camera
-        t = (h[0] >> 1) & 0x3F
-        if t in (H265_VPS, H265_SPS):
-            strong += 1
-        elif t <= 21 or t in (34, 35, 39, 40):
-            weak += 1
-    return strong, weak
-
-
 _H264_PROFILES = frozenset({66, 77, 88, 100, 110, 122, 144, 244, 44, 83, 86, 118, 128, 138, 139})
+
+
+class CodecVotes:
+    """H.264/H.265 evidence from NAL headers, added one at a time (``guess_video_codec``).
+
+    Parameter sets decide (an H.264 SPS with a known profile_idc, an H.265 VPS/SPS with the
+    usual ``xx 01`` header); otherwise every NAL header must fit one codec and at least
+    three must have been seen. A header that cannot be one codec rules it out for good.
+    Fed header by header, the verdict depends only on the headers, not on how the bytes
+    were cut into pieces.
+    """
+
+    __slots__ = ("headers", "s264", "s265", "w264", "w265")
+
+    def __init__(self) -> None:
+        self.headers = 0
+        self.s264 = self.w264 = self.s265 = self.w265 = 0  # weak -1: ruled out
+
+    def add(self, h: bytes | bytearray) -> None:
+        """One NAL header: the two bytes after a start code (one is enough for H.264)."""
+        self.headers += 1
+        if self.w264 >= 0:
+            t = h[0] & 0x1F
+            if h[0] & 0x80:
+                self.s264, self.w264 = 0, -1
+            elif t == H264_SPS and len(h) > 1 and h[1] in _H264_PROFILES:
+                self.s264 += 1
+            elif t in (1, 5, 6, 7, 8, 9):
+                self.w264 += 1
+        if self.w265 >= 0:
+            if len(h) < 2 or h[0] & 0x81 or h[1] != 0x01:
+                self.s265, self.w265 = 0, -1  # forbidden bit, layer > 0 or temporal id > 0
+            else:
+                t = (h[0] >> 1) & 0x3F
+                if t in (H265_VPS, H265_SPS):
+                    self.s265 += 1
+                elif t <= 21 or t in (34, 35, 39, 40):
+                    self.w265 += 1
+
+    def verdict(self) -> Codec | None:
+        """The codec the headers so far show, or None when there is not enough evidence."""
+        if self.s265 > 0 and self.w265 >= 0 and self.s264 == 0:
+            return Codec.H265
+        if self.s264 > 0 and self.w264 >= 0 and self.s265 == 0:
+            return Codec.H264
+        if self.headers >= 3:
+            if self.w265 >= 0 and self.w265 >= self.headers // 2:
+                return Codec.H265
+            if self.w264 >= 0 and self.w264 >= self.headers // 2:
+                return Codec.H264
+        return None
 
 
 def guess_video_codec(data: bytes | bytearray) -> Codec | None:
     """Guess H.264 or H.265 from Annex-B bytes; None when there is not enough evidence.
 
-    Parameter sets decide (an H.264 SPS with a known profile_idc, an H.265 VPS/SPS with the
-    usual ``xx 01`` header); otherwise every NAL header must fit one codec and at least
-    three must have been seen.
+    The rules are ``CodecVotes``'; this looks at every NAL header in ``data`` at once.
     """
-    headers = [data[p + 3 : p + 5] for p in _starts(data) if p + 4 < len(data)]
-    s264, w264 = _h264_votes(headers)
-    s265, w265 = _h265_votes(headers)
-    if s265 > 0 and w265 >= 0 and s264 == 0:
-        return Codec.H265
-    if s264 > 0 and w264 >= 0 and s265 == 0:
-        return Codec.H264
-    if len(headers) >= 3:
-        if w265 >= 0 and w265 >= len(headers) // 2:
-            return Codec.H265
-        if w264 >= 0 and w264 >= len(headers) // 2:
-            return Codec.H264
-    return None
+    votes = CodecVotes()
+    for p in _starts(data):
+        if p + 4 < len(data):
+            votes.add(data[p + 3 : p + 5])
+    return votes.verdict()
 
 
 def _starts(data: bytes | bytearray) -> Iterator[int]:

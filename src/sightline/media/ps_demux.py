@@ -129,6 +129,7 @@ class PsDemuxer:
         # (0: none). Most datagrams only extend it, and need only a scan of what they add.
         self._wait = (0, 0, 0)
         self._assembled = 0  # bytes the assemblers held at the last _bound()
+        self._bad_ts = 0  # bad timestamps in the PES header being read
         self._out: list[AccessUnit] = []
 
     @property
@@ -212,7 +213,10 @@ class PsDemuxer:
                 if self._unbounded is not None:
                     break
             if len(buf) - pos < 4:
-                break
+                if _START.startswith(buf[pos : pos + 3]):
+                    break  # may be the start of a start code: wait for more
+                pos = self._resync(pos)
+                continue
             if buf[pos] or buf[pos + 1] or buf[pos + 2] != 1:
                 pos = self._resync(pos)
                 continue
@@ -241,8 +245,12 @@ class PsDemuxer:
 
     def _resync(self, pos: int) -> int:
         self._resume = 0
-        found = self._buf.find(_START, pos)
-        new = found if found >= 0 else max(pos, len(self._buf) - 2)
+        buf = self._buf
+        new = buf.find(_START, pos)
+        if new < 0:  # keep only a tail that may begin a start code: the count then does
+            new = len(buf)  # not depend on where the datagrams were cut
+            while new > pos and new > len(buf) - 2 and buf[new - 1] == 0:
+                new -= 1
         if not self._lost_sync:
             self._lost_sync = True
             self.stats.resyncs += 1
@@ -343,11 +351,13 @@ class PsDemuxer:
             return _NEED_MORE
         length = (buf[pos + 4] << 8) | buf[pos + 5]
         end = pos + 6 + length if length else 1 << 62
+        self._bad_ts = 0
         header = self._pes_header(pos, end)
         if not isinstance(header, tuple):
             return header
         payload, pts, dts = header
         if length == 0:
+            self.stats.bad_timestamps += self._bad_ts
             self.stats.pes_packets += 1
             self._unbounded = sid
             self._deliver(sid, b"", True, pts, dts)
@@ -358,6 +368,8 @@ class PsDemuxer:
             self._wait = (sid, payload - pos, end - pos)  # the buffer will start at pos
             return _NEED_MORE
         self._resume = 0
+        # Counted once per packet: a packet waiting for more bytes has its header re-read.
+        self.stats.bad_timestamps += self._bad_ts
         if cut >= 0:
             self.stats.truncated_packets += 1
             end = cut
@@ -411,7 +423,7 @@ class PsDemuxer:
     def _ts(self, at: int) -> int | None:
         ts = decode_timestamp(self._buf, at)
         if ts is None:
-            self.stats.bad_timestamps += 1
+            self._bad_ts += 1
         return ts
 
     def _unbounded_payload(self, pos: int) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from logging import getLogger
 
 from sightline.media.errors import EsError
-from sightline.media.es import guess_video_codec, iter_nal_units, nal_type
+from sightline.media.es import CodecVotes, iter_nal_units, nal_type
 from sightline.media.es_sps import SpsInfo, avc_decoder_config, hevc_decoder_config, parse_sps
 from sightline.media.ps_format import TS_MODULO, Codec
 
@@ -225,7 +225,8 @@ class VideoAssembler:
     _au_stamp: _Stamp | None = None
     _pending: _Stamp | None = None
     _after_marker: bool = False
-    _sniff_at: int = 0
+    _votes: CodecVotes = field(default_factory=CodecVotes)
+    _sniff_pos: int = 0  # where the codec sniffer looks for the next start code
     _ready: list[tuple[bytes, _Stamp | None, bool]] = field(default_factory=list)
 
     @property
@@ -276,7 +277,7 @@ class VideoAssembler:
     def reset(self) -> None:
         """Drop the partial access unit (after loss or overflow); wait for the next start."""
         self._buf.clear()
-        self._scan = 0
+        self._scan = self._sniff_pos = 0
         self._started = self._has_vcl = self._key = self._params = False
         self._au_stamp = self._pending = None
         self._after_marker = False
@@ -314,11 +315,20 @@ class VideoAssembler:
             self._started = False
 
     def _sniff(self) -> None:
-        if len(self._buf) < self._sniff_at:
-            return
-        self._sniff_at = len(self._buf) * 3 // 2 + 1  # geometric, so sniffing stays linear
-        codec = guess_video_codec(bytes(self._buf))
-        if codec is None and len(self._buf) >= 1 << 20:
+        # Header by header, so the codec is found at the same NAL unit however the bytes
+        # were cut into pushes (the receiver's fast lane joins a frame's datagrams).
+        buf, votes = self._buf, self._votes
+        pos = self._sniff_pos
+        codec = None
+        while codec is None:
+            p = start_code(buf, pos, len(buf))
+            if p < 0 or p + 4 >= len(buf):
+                self._sniff_pos = max(pos, len(buf) - 2) if p < 0 else p
+                break
+            votes.add(buf[p + 3 : p + 5])
+            codec = votes.verdict()
+            pos = p + 3
+        if codec is None and len(buf) >= 1 << 20:
             codec = Codec.H264
         if codec is not None:
             self.codec = codec
