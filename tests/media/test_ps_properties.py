@@ -157,7 +157,7 @@ def test_sniffed_codec_does_not_depend_on_how_bytes_are_cut(
 
     def assemble(cuts: list[int]) -> list[tuple[bytes, object, bool]]:
         a = VideoAssembler(0xE0, None)
-        out = []
+        out: list[tuple[bytes, object, bool]] = []
         for data, pts in pes:
             for n, piece in enumerate(chunked(data, cuts)):
                 a.push(piece, n == 0, pts if n == 0 else None, None)
