@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 _MEDIA_SHUTDOWN_S = 2.0
 _RECORDING_SHUTDOWN_S = 5.0
+_WS_MAX_MESSAGE = 64 * 1024  # bytes a WebSocket client may send in one message
 
 # Generation thresholds while serving, instead of CPython's (700, 10, 10). Measured at 2,000
 # registrations/s for 40 s (docs/benchmarks.md): (700, 10, 10) ran 13 full collections (1.3 s
@@ -435,6 +436,11 @@ class Node:
             log_config=None,
             lifespan="off",
             access_log=False,
+            # Video fragments do not compress: permessage-deflate (which browsers offer) would
+            # spend ~30 us of zlib per fragment per viewer for nothing, and keep a compressor
+            # per connection. Clients only ever send control frames: no 16 MiB messages either.
+            ws_per_message_deflate=False,
+            ws_max_size=_WS_MAX_MESSAGE,
             ssl_certfile=str(http.tls_cert) if http.tls_cert is not None else None,
             ssl_keyfile=str(http.tls_key) if http.tls_key is not None else None,
         )

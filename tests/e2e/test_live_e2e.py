@@ -4,6 +4,7 @@ stream H.264 in PS over RTP), the REST API, and fMP4 over WebSocket decoded by P
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import time
@@ -23,7 +24,10 @@ async def _collect(url: str, want_fragments: int) -> tuple[bytes, list[dict[str,
     data = bytearray()
     status: list[dict[str, object]] = []
     fragments = 0
-    async with websockets.connect(url, max_size=None) as ws:
+    async with websockets.connect(url, max_size=None) as ws:  # offers permessage-deflate
+        # video does not compress: the server declines what browsers offer too
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
         while fragments < want_fragments:
             message = await asyncio.wait_for(ws.recv(), 15)
             if isinstance(message, str):
@@ -32,6 +36,15 @@ async def _collect(url: str, want_fragments: int) -> tuple[bytes, list[dict[str,
             data += message
             fragments += 1
     return bytes(data), status
+
+
+async def _send_huge(url: str) -> int | None:
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(b"x" * (1 << 20))
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 15)
+    return ws.close_code
 
 
 def test_demo_camera_plays_in_fmp4_over_websocket(tmp_path: Path) -> None:
@@ -92,6 +105,8 @@ def test_demo_camera_plays_in_fmp4_over_websocket(tmp_path: Path) -> None:
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             asyncio.run(_collect(forged, 1))
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        # a client message larger than the server accepts closes the socket (1009)
+        assert asyncio.run(_send_huge(ws_url)) == 1009
     finally:
         assert server.stop() == 0
     assert server.log_problems() == []
