@@ -17,6 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from sightline.config import SipSettings
+from sightline.gb28181 import register_workers
 from sightline.gb28181.errors import Gb28181Error
 from sightline.gb28181.register_channel import (
     AuthOutcome,
@@ -31,14 +32,12 @@ from sightline.gb28181.register_channel import (
     Start,
     StatsReport,
 )
-from sightline.gb28181.register_workers import (
-    RegisterWorkers,
+from sightline.gb28181.register_worker_side import (
     _ReportedFailures,
-    _Worker,
     _WorkerProcess,
     serve_worker,
-    worker_nonce_key,
 )
+from sightline.gb28181.register_workers import RegisterWorkers, _Worker, worker_nonce_key
 from sightline.gb28181.registrar import Binding, Registrar
 from sightline.sip.digest import DigestClient, DigestServer, NonceManager, ha1
 from sightline.sip.endpoint import SipEndpoint
@@ -438,3 +437,107 @@ async def test_a_worker_whose_channel_closed_drops_what_it_would_forward() -> No
     peer = Peer("UDP", "192.0.2.1", 5070)
     assert worker._divert(b"MESSAGE sip:x SIP/2.0\r\n\r\n", peer)  # taken, no exception
     ours.close()
+
+
+# -- REGISTERs on the main process's own socket go to a worker ------------------------------
+
+
+class HandingDevice(Device):
+    """A device whose datagrams the test hands to the worker as the main process would."""
+
+    def __init__(self, main: Channel) -> None:
+        super().__init__()
+        self.main = main
+
+    async def ask(self, request: Request, port: int) -> bytes:
+        self.branch += 1
+        request.headers.prepend(
+            "Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch=z9hG4bKh{self.branch}"
+        )
+        self.main.send(Forwarded("127.0.0.1", self.port, serialize(request)))
+        data, source = await asyncio.to_thread(self.sock.recvfrom, 65536)
+        assert source == ("127.0.0.1", port)  # answered from the worker's own socket
+        return data
+
+
+async def test_a_worker_answers_a_register_the_main_process_handed_over(
+    worker: tuple[Channel, Inbox, int],
+) -> None:
+    main, inbox, port = worker
+    device = HandingDevice(main)
+    with contextlib.closing(device.sock):
+        ok = await _register(device, port, DEVICE, PASSWORD)  # challenge and answer, both
+        assert ok.startswith(b"SIP/2.0 200 OK")
+        batch = await _next(inbox, Registrations)
+        assert isinstance(batch, Registrations)
+        assert [(r.device_id, r.port) for r in batch.items] == [(DEVICE, device.port)]
+        # what it answers is never sent back: anything else from the main process is dropped
+        assert not [m for m in inbox.items if isinstance(m, Forwarded)]
+
+
+async def test_the_main_process_hands_its_registers_to_one_worker_per_device(
+    main_side: MainSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workers, port = main_side.workers, main_side.port
+    endpoint = workers._endpoint
+    endpoint.on("REGISTER", main_side.registrar.handle)
+    endpoint.divert = workers._hand_off
+    devices = [Device() for _ in range(8)]
+    try:
+        sent: dict[int, bytes] = {}
+        for device in devices:
+            request = register_request()
+            request.headers.prepend(
+                "Via", f"SIP/2.0/UDP 127.0.0.1:{device.port};rport;branch=z9hG4bKm{device.port}"
+            )
+            sent[device.port] = serialize(request)
+            for _ in range(2):  # a retransmission goes where the first one went
+                await asyncio.to_thread(device.sock.sendto, sent[device.port], ("127.0.0.1", port))
+        got: dict[int, list[int]] = {}
+        async with asyncio.timeout(5):
+            while sum(len(i.items) for i in main_side.inboxes) < 16:  # noqa: ASYNC110 - two
+                await asyncio.sleep(0.01)  # inboxes, either may get the next one
+        for index, inbox in enumerate(main_side.inboxes):
+            for message in inbox.items:
+                assert isinstance(message, Forwarded) and message.data == sent[message.port]
+                got.setdefault(message.port, []).append(index)
+        assert sorted(got) == sorted(sent)
+        assert all(len(set(where)) == 1 and len(where) == 2 for where in got.values())
+        # until the worker reports the binding, the device's other datagrams go the same way
+        # (the worker forwards them back after the report: a keepalive never overtakes it)
+        for each in main_side.inboxes:
+            each.items.clear()
+        first = devices[0]
+        where = got[first.port][0]
+        inbox = main_side.inboxes[where]
+        first.sock.settimeout(5)
+        request = options_request()
+        request.headers.prepend("Via", f"SIP/2.0/UDP 127.0.0.1:{first.port};branch=z9hG4bKmo")
+        options = serialize(request)
+        await asyncio.to_thread(first.sock.sendto, options, ("127.0.0.1", port))
+        assert await _next(inbox, Forwarded) == Forwarded("127.0.0.1", first.port, options)
+        # what a worker forwards is handled here, never handed back
+        worker = workers._workers[where]
+        workers._on_message(worker, Forwarded("127.0.0.1", first.port, options))
+        answer = await asyncio.to_thread(first.sock.recv, 65536)
+        assert answer.startswith(b"SIP/2.0 200 ")
+        # once the binding is reported, the main process answers the device's datagrams itself
+        workers._on_message(
+            worker, Registered(DEVICE, "<sip:d@h>", "127.0.0.1", first.port, 60, "c", None)
+        )
+        await asyncio.to_thread(first.sock.sendto, options, ("127.0.0.1", port))
+        answer = await asyncio.to_thread(first.sock.recv, 65536)
+        assert answer.startswith(b"SIP/2.0 200 ") and not inbox.items
+        # a worker behind with what it was given: the main process answers itself
+        monkeypatch.setattr(register_workers, "_HAND_OFF_BACKLOG", 0)
+        challenge = await devices[2].ask(register_request(), port)
+        assert challenge.startswith(b"SIP/2.0 401 ")
+        monkeypatch.undo()
+        # ... and so it does with no worker able to take it
+        for worker in workers._workers:
+            worker.channel.close()
+        challenge = await devices[1].ask(register_request(), port)
+        assert challenge.startswith(b"SIP/2.0 401 ")
+    finally:
+        for device in devices:
+            device.sock.close()

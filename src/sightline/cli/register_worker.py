@@ -13,7 +13,7 @@ import socket
 import sys
 
 from sightline.gb28181.register_channel import MAX_PACKET, ChannelError, WorkerConfig, decode
-from sightline.gb28181.register_workers import serve_worker
+from sightline.gb28181.register_worker_side import serve_worker
 from sightline.logs import setup_logging
 
 __all__ = ["main"]

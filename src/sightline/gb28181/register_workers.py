@@ -4,9 +4,11 @@ Python runs one core per process, and answering REGISTER (parse, digest, respons
 of what a platform does when thousands of devices register at once. With
 ``sip.register_workers`` = N > 0 the main process binds its UDP port with SO_REUSEPORT and
 starts N workers (``python -m sightline.cli.register_worker``) that bind the same port. The
-kernel hands each datagram to one of the N + 1 sockets by a hash of its addresses, so a
-device (one source address and port) always reaches the same process, and so do the
-retransmissions of its requests.
+kernel hands each datagram to one of the sockets by a hash of its addresses, so a device
+(one source address and port) always reaches the same process, and so do the retransmissions
+of its requests. A REGISTER that reaches the main process's own socket is handed, as it came,
+to a worker chosen by the same kind of hash (so again always the same one), which answers it:
+in a storm the main process has enough to do with everything else.
 
 A worker answers REGISTER itself (its own transaction layer, digest check and flood limits,
 the same rules as :class:`~sightline.gb28181.registrar.Registrar` in the main process) and
@@ -35,7 +37,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import signal
 import socket
 import sys
 import time
@@ -59,14 +60,12 @@ from sightline.gb28181.register_channel import (
     WorkerConfig,
 )
 from sightline.gb28181.registrar import Binding, Registrar
-from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import SipEndpoint
-from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
-from sightline.sip.parser import Limits
+from sightline.sip.flood import FloodPolicy
 from sightline.sip.stats import SipStats
 from sightline.sip.transport import Peer
 
-__all__ = ["RegisterWorkers", "serve_worker", "worker_nonce_key"]
+__all__ = ["RegisterWorkers", "worker_nonce_key"]
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +77,13 @@ _STOP_TIMEOUT_S = 5.0
 _RESPAWN_DELAY_S = 1.0
 _RESPAWNS = 10
 _REGISTER = b"REGISTER "
-# registrations per channel packet at most (~150 bytes each: far below the socket's limit)
-_BATCH = 256
-# while the channel to the main process has a backlog, the end-of-turn report waits this long
-_DEFER_S = 0.05
+# packets queued towards a worker beyond which the main process answers REGISTERs itself
+_HAND_OFF_BACKLOG = 1_000
+# how long, at most, a source's other datagrams follow its handed-over REGISTER (a binding is
+# reported within a loop turn; a refused or unanswered REGISTER reports none), and how many
+# such sources are remembered before the stale ones are forgotten
+_HANDED_HOLD_S = 5.0
+_HANDED_MAX = 50_000
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
@@ -127,6 +129,9 @@ class RegisterWorkers:
         self._stopping = False
         self._respawning: set[asyncio.Task[None]] = set()
         self._respawned_at: list[float] = []
+        # sources whose REGISTER went to a worker, and when, until the worker reports the binding
+        self._handed: dict[tuple[str, int], float] = {}
+        self._from_worker = False
         # every ban, whichever process saw the failure that decided it, holds in every process
         flood.failures.on_ban = lambda host, seconds: self._broadcast(Ban(host, seconds))
 
@@ -141,7 +146,53 @@ class RegisterWorkers:
         except (OSError, TimeoutError, ChannelError) as exc:
             await self.stop()
             raise Gb28181Error(f"REGISTER workers did not start: {exc}") from exc
+        self._endpoint.divert = self._hand_off
         log.info("%d REGISTER workers answering on UDP port %d", self.count, self._config.port)
+
+    def _hand_off(self, data: bytes, peer: Peer) -> bool:
+        """Give a REGISTER that reached the main process's own socket to a worker.
+
+        The main process also runs every dialog, query, subscription and keepalive, and in a
+        storm its share of the REGISTERs waited behind all that while the workers had room.
+        A device keeps going to the same worker (its nonces and transactions are there); the
+        worker answers from its socket on the same port. With no worker able to take it, or
+        one behind with what it was given, the main process answers itself (a device whose
+        challenge came from a worker is then challenged again, ``stale=true``).
+
+        Until the worker's report of the binding arrives, the device's other datagrams take
+        the same way (the worker forwards them back after the report), so a keepalive sent
+        on the 200 OK never overtakes its registration.
+        """
+        if self._from_worker:
+            return False  # forwarded by a worker: handled here, never sent back
+        key = (peer.host, peer.port)
+        if not data.startswith(_REGISTER):
+            since = self._handed.get(key)
+            if since is None:
+                return False
+            if self._clock() - since > _HANDED_HOLD_S:
+                del self._handed[key]
+                return False
+        live = [w for w in self._workers if w.ready.done() and not w.channel.closed]
+        if not live:
+            return False
+        worker = live[hash(key) % len(live)]
+        if worker.channel.backlog >= _HAND_OFF_BACKLOG:
+            return False
+        try:
+            worker.channel.send(Forwarded(peer.host, peer.port, data))
+        except ChannelError:
+            return False  # logged; on_closed reports the worker's end
+        if len(self._handed) >= _HANDED_MAX:
+            self._prune_handed()
+        self._handed[key] = self._clock()
+        return True
+
+    def _prune_handed(self) -> None:
+        now = self._clock()
+        self._handed = {k: t for k, t in self._handed.items() if now - t <= _HANDED_HOLD_S}
+        if len(self._handed) >= _HANDED_MAX:  # a flood of failing REGISTERs: forget them all
+            self._handed.clear()
 
     async def _spawn(self, index: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -189,7 +240,11 @@ class RegisterWorkers:
 
     def _on_message(self, worker: _Worker, message: ChannelMessage) -> None:
         if isinstance(message, Forwarded):
-            self._endpoint.receive_forwarded(message.data, message.host, message.port)
+            self._from_worker = True
+            try:
+                self._endpoint.receive_forwarded(message.data, message.host, message.port)
+            finally:
+                self._from_worker = False
         elif isinstance(message, Registrations):
             for item in message.items:
                 self._registered(item)
@@ -207,6 +262,8 @@ class RegisterWorkers:
 
     def _registered(self, message: Registered) -> None:
         now = self._clock()
+        if self._handed:
+            self._handed.pop((message.host, message.port), None)
         binding = Binding(
             message.device_id,
             message.contact,
@@ -276,6 +333,8 @@ class RegisterWorkers:
     async def stop(self) -> None:
         """Close the channels (each worker then exits) and wait for the processes."""
         self._stopping = True
+        if self._endpoint.divert == self._hand_off:
+            self._endpoint.divert = None
         for task in list(self._respawning):
             task.cancel()
         await asyncio.gather(*self._respawning, return_exceptions=True)
@@ -294,207 +353,3 @@ class RegisterWorkers:
                 worker.process.kill()
                 await worker.process.wait()
         self._workers.clear()
-
-
-# -- the worker's side ----------------------------------------------------------------------
-
-
-class _ReportedFailures(AuthFailureTracker):
-    """Bans are decided by the main process: failures (and a success after one) go there.
-
-    The worker also counts them itself, with the same limits, so that a source whose failures
-    all reach this worker is banned here at once, not only when the main process's Ban
-    arrives (a device retrying at once could otherwise slip in between). The main process
-    still decides, counts and announces every ban.
-    """
-
-    def __init__(self, report: Callable[[AuthOutcome], None], config: WorkerConfig) -> None:
-        super().__init__(config.ban_after_failures, config.ban_window_s, config.ban_s)
-        self._report = report
-        self._failed: set[str] = set()
-
-    def record_failure(self, source: str, now: float) -> bool:
-        """Report the failure; the main process answers with a Ban when it is one too many."""
-        if len(self._failed) < self.max_sources:
-            self._failed.add(source)
-        super().record_failure(source, now)
-        self._report(AuthOutcome(source, ok=False))
-        return False  # counted (stats.bans) by the main process, which decides too
-
-    def record_success(self, source: str, now: float) -> None:
-        """Clear the source's count in the main process, if this worker reported failures."""
-        super().record_success(source, now)
-        if source in self._failed:
-            self._failed.discard(source)
-            self._report(AuthOutcome(source, ok=True))
-
-
-class _WorkerProcess:
-    """One worker process's state: the endpoint, its registrar and the channel."""
-
-    def __init__(self, config: WorkerConfig, sock: socket.socket) -> None:
-        self.config = config
-        self.stats = SipStats()
-        self.done = asyncio.Event()
-        self.started = asyncio.Event()
-        self.channel = Channel(
-            sock, self._on_message, self.done.set, name="main process", on_pressure=self._pressure
-        )
-        self._ha1: dict[str, str] = {}
-        # registrations accepted this loop turn: one channel packet at its end (or sooner,
-        # before anything forwarded, so the main process sees them in the order they came)
-        self._registered: list[Registered] = []
-        failures = _ReportedFailures(self.channel.send, config)
-        self.flood = FloodPolicy(
-            RateLimiter(config.rate_per_source, config.rate_burst),
-            failures,
-            exempt=tuple(config.flood_exempt),
-        )
-        self.endpoint = SipEndpoint(
-            stats=self.stats,
-            flood=self.flood,
-            limits=Limits(max_message_bytes=config.max_message_bytes),
-            user_agent=config.user_agent,
-            udp_buffer_bytes=config.udp_buffer_bytes,
-        )
-        key = worker_nonce_key(bytes.fromhex(config.nonce_key), config.index)
-        digest = DigestServer(config.realm, NonceManager(key, lifetime_s=config.nonce_lifetime_s))
-        password = config.device_password
-        self.registrar = Registrar(
-            digest=digest,
-            password_for=lambda _device_id: password,
-            ha1_for=self._ha1.get,
-            stats=self.stats,
-            failures=failures,
-            expires_min_s=config.expires_min_s,
-            expires_max_s=config.expires_max_s,
-            date_header=config.date_header,
-            bind=self._bind,
-        )
-        self.endpoint.on("REGISTER", self.registrar.handle)
-        self.endpoint.on_fast("REGISTER", self.registrar.fast_path().answer)
-        self.endpoint.divert = self._divert
-        self.endpoint.on_datagram = self._turn
-        self._turn_pending = False
-        self._deferred = False
-
-    def _turn(self) -> None:
-        """A datagram arrived: report what this loop turn did once it is over."""
-        if not self._turn_pending:
-            self._turn_pending = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
-
-    def _end_turn(self) -> None:
-        # the bindings, then the counters, so /metrics is current as soon as a device has
-        # its answer (the main process reads both before any later request reaches it)
-        self._turn_pending = False
-        if self.channel.backlog:
-            # The main process is behind (a registration storm): two small packets per loop
-            # turn would only lengthen its queue. Bindings go in full batches (``_bind``) and
-            # the rest, with the counters, once the queue has drained.
-            if not self._deferred:
-                self._deferred = True
-                asyncio.get_running_loop().call_later(_DEFER_S, self._deferred_turn)
-            return
-        self.flush()
-        self.report_stats()
-
-    def _deferred_turn(self) -> None:
-        self._deferred = False
-        self._end_turn()
-
-    def _pressure(self, high: bool) -> None:
-        """The main process is behind with what this worker hands over: drop datagrams (the
-        devices retransmit; counted in dropped_overload) until it has caught up, instead of
-        queueing without bound until the channel breaks."""
-        self.endpoint.shedding = high
-        state = "behind: dropping datagrams" if high else "caught up: receiving again"
-        log.warning("REGISTER worker %d: main process %s", self.config.index, state)
-
-    def _divert(self, data: bytes, peer: Peer) -> bool:
-        if data.startswith(_REGISTER):
-            return False
-        self.flush()
-        if not self.channel.closed:  # closed: this worker is ending; the datagram is dropped
-            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
-                self.channel.send(Forwarded(peer.host, peer.port, data))
-        return True
-
-    def _bind(self, binding: Binding, expires: int) -> None:
-        peer = binding.peer
-        self._turn()
-        self._registered.append(
-            Registered(
-                binding.device_id,
-                binding.contact,
-                peer.host,
-                peer.port,
-                expires,
-                binding.call_id,
-                binding.gb_version,
-            )
-        )
-        if len(self._registered) >= _BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send the registrations accepted so far, in one packet."""
-        if not self._registered:
-            return
-        items = tuple(self._registered)
-        self._registered.clear()
-        if not self.channel.closed:
-            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
-                self.channel.send(Registrations(items))
-
-    def _on_message(self, message: ChannelMessage) -> None:
-        if isinstance(message, Ha1Entries):
-            for device_id, ha1 in message.entries:
-                if ha1 is None:
-                    self._ha1.pop(device_id, None)
-                else:
-                    self._ha1[device_id] = ha1
-        elif isinstance(message, Ban):
-            self.flood.failures.ban(message.host, time.monotonic(), message.seconds)
-        elif isinstance(message, Start):
-            self.started.set()
-        else:
-            log.error("unexpected %s from the main process", type(message).__name__)
-
-    def report_stats(self) -> None:
-        counts = self.stats.take_counts()
-        if counts and not self.channel.closed:
-            with contextlib.suppress(ChannelError):
-                self.channel.send(StatsReport(tuple(counts)))
-
-
-async def serve_worker(config: WorkerConfig, sock: socket.socket) -> None:
-    """Run one worker until the main process closes the channel (or SIGTERM)."""
-    loop = asyncio.get_running_loop()
-    worker = _WorkerProcess(config, sock)
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, worker.done.set)
-    # Ctrl-C reaches the whole process group: the main process decides when workers stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    started = asyncio.ensure_future(worker.started.wait())
-    done = asyncio.ensure_future(worker.done.wait())
-    await asyncio.wait({started, done}, return_when=asyncio.FIRST_COMPLETED)
-    try:
-        if worker.done.is_set():
-            return
-        host, port = await worker.endpoint.start_udp(config.host, config.port, reuse_port=True)
-        for _ in range(config.sockets - 1):
-            await worker.endpoint.add_udp_socket(host, port)
-        worker.channel.send(Ready(host, port))
-        while not worker.done.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(config.stats_interval_s):
-                    await worker.done.wait()
-            worker.report_stats()
-    finally:
-        started.cancel()
-        done.cancel()
-        await worker.endpoint.close()
-        worker.flush()
-        worker.report_stats()
-        worker.channel.close()
