@@ -79,11 +79,12 @@ _RESPAWNS = 10
 _REGISTER = b"REGISTER "
 # packets queued towards a worker beyond which the main process answers REGISTERs itself
 _HAND_OFF_BACKLOG = 1_000
-# how long, at most, a source's other datagrams follow its handed-over REGISTER (a binding is
-# reported within a loop turn; a refused or unanswered REGISTER reports none), and how many
-# such sources are remembered before the stale ones are forgotten
-_HANDED_HOLD_S = 5.0
+# how long, at most, a source's other datagrams wait for the binding of its handed-over
+# REGISTER (reported within a loop turn; a refused or unanswered REGISTER reports none), and
+# how many such sources are remembered before the stale ones are forgotten
+_HANDED_HOLD_S = 2.0
 _HANDED_MAX = 50_000
+_PARKED_MAX = 10_000  # datagrams waiting for their source's binding, in all
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
@@ -129,8 +130,11 @@ class RegisterWorkers:
         self._stopping = False
         self._respawning: set[asyncio.Task[None]] = set()
         self._respawned_at: list[float] = []
-        # sources whose REGISTER went to a worker, and when, until the worker reports the binding
+        # sources whose REGISTER went to a worker, and when, until the worker reports the
+        # binding; meanwhile the source's other datagrams wait in _parked
         self._handed: dict[tuple[str, int], float] = {}
+        self._parked: dict[tuple[str, int], list[bytes]] = {}
+        self._parked_count = 0
         self._from_worker = False
         # every ban, whichever process saw the failure that decided it, holds in every process
         flood.failures.on_ban = lambda host, seconds: self._broadcast(Ban(host, seconds))
@@ -159,12 +163,12 @@ class RegisterWorkers:
         one behind with what it was given, the main process answers itself (a device whose
         challenge came from a worker is then challenged again, ``stale=true``).
 
-        Until the worker's report of the binding arrives, the device's other datagrams take
-        the same way (the worker forwards them back after the report), so a keepalive sent
+        Until the worker's report of the binding arrives, the source's other datagrams wait
+        here (at most ``_HANDED_HOLD_S``) and are handled right after it, so a keepalive sent
         on the 200 OK never overtakes its registration.
         """
         if self._from_worker:
-            return False  # forwarded by a worker: handled here, never sent back
+            return False  # forwarded by a worker, or released from waiting: handled here
         key = (peer.host, peer.port)
         if not data.startswith(_REGISTER):
             since = self._handed.get(key)
@@ -172,7 +176,10 @@ class RegisterWorkers:
                 return False
             if self._clock() - since > _HANDED_HOLD_S:
                 del self._handed[key]
+                self._release(key)
                 return False
+            self._park(key, data)
+            return True
         live = [w for w in self._workers if w.ready.done() and not w.channel.closed]
         if not live:
             return False
@@ -187,6 +194,36 @@ class RegisterWorkers:
             self._prune_handed()
         self._handed[key] = self._clock()
         return True
+
+    def _park(self, key: tuple[str, int], data: bytes) -> None:
+        if self._parked_count >= _PARKED_MAX:
+            self._stats.dropped_overload += 1  # the sender retransmits
+            return
+        waiting = self._parked.get(key)
+        if waiting is None:
+            waiting = self._parked[key] = []
+            asyncio.get_running_loop().call_later(_HANDED_HOLD_S, self._hold_over, key)
+        waiting.append(data)
+        self._parked_count += 1
+
+    def _hold_over(self, key: tuple[str, int]) -> None:
+        """No binding came in time (a refused REGISTER, a worker gone): handle what waited."""
+        since = self._handed.get(key)
+        if since is not None and self._clock() - since >= _HANDED_HOLD_S:
+            del self._handed[key]
+        self._release(key)
+
+    def _release(self, key: tuple[str, int]) -> None:
+        waiting = self._parked.pop(key, None)
+        if not waiting:
+            return
+        self._parked_count -= len(waiting)
+        self._from_worker = True
+        try:
+            for data in waiting:
+                self._endpoint.receive_forwarded(data, *key)
+        finally:
+            self._from_worker = False
 
     def _prune_handed(self) -> None:
         now = self._clock()
@@ -262,8 +299,6 @@ class RegisterWorkers:
 
     def _registered(self, message: Registered) -> None:
         now = self._clock()
-        if self._handed:
-            self._handed.pop((message.host, message.port), None)
         binding = Binding(
             message.device_id,
             message.contact,
@@ -273,6 +308,10 @@ class RegisterWorkers:
             message.gb_version,
         )
         self._registrar.record(binding, message.expires)
+        if self._handed:
+            key = (message.host, message.port)
+            if self._handed.pop(key, None) is not None:
+                self._release(key)  # what the device sent after its 200 OK, in order
 
     def _auth_outcome(self, message: AuthOutcome) -> None:
         now = self._clock()
