@@ -84,7 +84,8 @@ _HAND_OFF_BACKLOG = 1_000
 # how many such sources are remembered before the stale ones are forgotten
 _HANDED_HOLD_S = 2.0
 _HANDED_MAX = 50_000
-_PARKED_MAX = 10_000  # datagrams waiting for their source's binding, in all
+_PARKED_MAX = 10_000  # requests waiting for their source's binding, in all
+_RESPONSE = b"SIP/2.0 "
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
@@ -163,7 +164,7 @@ class RegisterWorkers:
         one behind with what it was given, the main process answers itself (a device whose
         challenge came from a worker is then challenged again, ``stale=true``).
 
-        Until the worker's report of the binding arrives, the source's other datagrams wait
+        Until the worker's report of the binding arrives, the source's other requests wait
         here (at most ``_HANDED_HOLD_S``) and are handled right after it, so a keepalive sent
         on the 200 OK never overtakes its registration.
         """
@@ -172,8 +173,8 @@ class RegisterWorkers:
         key = (peer.host, peer.port)
         if not data.startswith(_REGISTER):
             since = self._handed.get(key)
-            if since is None:
-                return False
+            if since is None or data.startswith(_RESPONSE):
+                return False  # a response answers the platform, which knows the device
             if self._clock() - since > _HANDED_HOLD_S:
                 del self._handed[key]
                 self._release(key)
