@@ -65,12 +65,15 @@ def _workers(server: SightlineProcess) -> list[int]:
     return pids
 
 
-def _wait_metric(server: SightlineProcess, name: str, value: float, **labels: str) -> None:
+def _wait_metric(
+    server: SightlineProcess, name: str, value: float, *, exact: bool = True, **labels: str
+) -> None:
     # workers report their counters once a second
     deadline = time.monotonic() + 10
     while metric(server.metrics(), name, **labels) < value and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert metric(server.metrics(), name, **labels) == value
+    got = metric(server.metrics(), name, **labels)
+    assert got == value if exact else got >= value
 
 
 def test_sipp_devices_on_their_own_ports_all_register_through_every_process(
@@ -83,7 +86,10 @@ def test_sipp_devices_on_their_own_ports_all_register_through_every_process(
     result = register(server, tmp_path, ids, transport="un")
     assert (result.successful, result.failed) == (300, 0)
     _wait_metric(server, "sightline_sip_auth_successes_total", 300)
-    _wait_metric(server, "sightline_sip_requests_total", 600, method="REGISTER")
+    # every process's counters, summed: 600 REGISTERs, plus SIPp's retransmissions when the
+    # machine is loaded (answered from the retired transaction, and counted)
+    _wait_metric(server, "sightline_sip_requests_total", 600, exact=False, method="REGISTER")
+    assert metric(server.metrics(), "sightline_sip_requests_total", method="REGISTER") <= 660
     assert metric(server.metrics(), "sightline_sip_responses_sent_total", **{"class": "2xx"}) >= 300
     # each worker did a share of the work (300 devices over 3 sockets)
     assert all(_cpu_ticks(pid) > ticks for pid, ticks in zip(workers, before, strict=True))

@@ -7,8 +7,7 @@ payload: compact forms for what is sent all the time (forwarded datagrams, raw; 
 registrations, a batch of length-prefixed records per packet; counters, one line per count),
 JSON for everything else.
 
-Main → worker: :class:`WorkerConfig` (first), :class:`Ha1Entries`, :class:`Start`, :class:`Ban`,
-:class:`Forwarded` (a REGISTER that reached the main process's socket, for the worker to answer).
+Main → worker: :class:`WorkerConfig` (first), :class:`Ha1Entries`, :class:`Start`, :class:`Ban`.
 Worker → main: :class:`Ready`, :class:`Forwarded`, :class:`Registrations` (a batch of
 :class:`Registered`), :class:`AuthOutcome`, :class:`StatsReport`.
 """

@@ -32,7 +32,6 @@ from sightline.gb28181.register_workers import worker_nonce_key
 from sightline.gb28181.registrar import Binding, Registrar
 from sightline.sip.digest import DigestServer, NonceManager
 from sightline.sip.endpoint import SipEndpoint
-from sightline.sip.errors import SipTransportError
 from sightline.sip.flood import AuthFailureTracker, FloodPolicy, RateLimiter
 from sightline.sip.parser import Limits
 from sightline.sip.stats import SipStats
@@ -208,10 +207,6 @@ class _WorkerProcess:
             self.flood.failures.ban(message.host, time.monotonic(), message.seconds)
         elif isinstance(message, Start):
             self.started.set()
-        elif isinstance(message, Forwarded):
-            # a REGISTER that reached the main process's socket: answered from ours
-            with contextlib.suppress(SipTransportError):  # not bound yet / closing: dropped
-                self.endpoint.receive_forwarded(message.data, message.host, message.port)
         else:
             log.error("unexpected %s from the main process", type(message).__name__)
 

@@ -6,9 +6,7 @@ of what a platform does when thousands of devices register at once. With
 starts N workers (``python -m sightline.cli.register_worker``) that bind the same port. The
 kernel hands each datagram to one of the sockets by a hash of its addresses, so a device
 (one source address and port) always reaches the same process, and so do the retransmissions
-of its requests. A REGISTER that reaches the main process's own socket is handed, as it came,
-to a worker chosen by the same kind of hash (so again always the same one), which answers it:
-in a storm the main process has enough to do with everything else.
+of its requests.
 
 A worker answers REGISTER itself (its own transaction layer, digest check and flood limits,
 the same rules as :class:`~sightline.gb28181.registrar.Registrar` in the main process) and
@@ -77,15 +75,6 @@ _STOP_TIMEOUT_S = 5.0
 _RESPAWN_DELAY_S = 1.0
 _RESPAWNS = 10
 _REGISTER = b"REGISTER "
-# packets queued towards a worker beyond which the main process answers REGISTERs itself
-_HAND_OFF_BACKLOG = 1_000
-# how long, at most, a source's other datagrams wait for the binding of its handed-over
-# REGISTER (reported within a loop turn; a refused or unanswered REGISTER reports none), and
-# how many such sources are remembered before the stale ones are forgotten
-_HANDED_HOLD_S = 2.0
-_HANDED_MAX = 50_000
-_PARKED_MAX = 10_000  # requests waiting for their source's binding, in all
-_RESPONSE = b"SIP/2.0 "
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
@@ -131,12 +120,6 @@ class RegisterWorkers:
         self._stopping = False
         self._respawning: set[asyncio.Task[None]] = set()
         self._respawned_at: list[float] = []
-        # sources whose REGISTER went to a worker, and when, until the worker reports the
-        # binding; meanwhile the source's other datagrams wait in _parked
-        self._handed: dict[tuple[str, int], float] = {}
-        self._parked: dict[tuple[str, int], list[bytes]] = {}
-        self._parked_count = 0
-        self._from_worker = False
         # every ban, whichever process saw the failure that decided it, holds in every process
         flood.failures.on_ban = lambda host, seconds: self._broadcast(Ban(host, seconds))
 
@@ -151,86 +134,7 @@ class RegisterWorkers:
         except (OSError, TimeoutError, ChannelError) as exc:
             await self.stop()
             raise Gb28181Error(f"REGISTER workers did not start: {exc}") from exc
-        self._endpoint.divert = self._hand_off
         log.info("%d REGISTER workers answering on UDP port %d", self.count, self._config.port)
-
-    def _hand_off(self, data: bytes, peer: Peer) -> bool:
-        """Give a REGISTER that reached the main process's own socket to a worker.
-
-        The main process also runs every dialog, query, subscription and keepalive, and in a
-        storm its share of the REGISTERs waited behind all that while the workers had room.
-        A device keeps going to the same worker (its nonces and transactions are there); the
-        worker answers from its socket on the same port. With no worker able to take it, or
-        one behind with what it was given, the main process answers itself (a device whose
-        challenge came from a worker is then challenged again, ``stale=true``).
-
-        Until the worker's report of the binding arrives, the source's other requests wait
-        here (at most ``_HANDED_HOLD_S``) and are handled right after it, so a keepalive sent
-        on the 200 OK never overtakes its registration.
-        """
-        if self._from_worker:
-            return False  # forwarded by a worker, or released from waiting: handled here
-        key = (peer.host, peer.port)
-        if not data.startswith(_REGISTER):
-            since = self._handed.get(key)
-            if since is None or data.startswith(_RESPONSE):
-                return False  # a response answers the platform, which knows the device
-            if self._clock() - since > _HANDED_HOLD_S:
-                del self._handed[key]
-                self._release(key)
-                return False
-            self._park(key, data)
-            return True
-        live = [w for w in self._workers if w.ready.done() and not w.channel.closed]
-        if not live:
-            return False
-        worker = live[hash(key) % len(live)]
-        if worker.channel.backlog >= _HAND_OFF_BACKLOG:
-            return False
-        try:
-            worker.channel.send(Forwarded(peer.host, peer.port, data))
-        except ChannelError:
-            return False  # logged; on_closed reports the worker's end
-        if len(self._handed) >= _HANDED_MAX:
-            self._prune_handed()
-        self._handed[key] = self._clock()
-        return True
-
-    def _park(self, key: tuple[str, int], data: bytes) -> None:
-        if self._parked_count >= _PARKED_MAX:
-            self._stats.dropped_overload += 1  # the sender retransmits
-            return
-        waiting = self._parked.get(key)
-        if waiting is None:
-            waiting = self._parked[key] = []
-            asyncio.get_running_loop().call_later(_HANDED_HOLD_S, self._hold_over, key)
-        waiting.append(data)
-        self._parked_count += 1
-
-    def _hold_over(self, key: tuple[str, int]) -> None:
-        """No binding came in time (a refused REGISTER, a worker gone): handle what waited."""
-        since = self._handed.get(key)
-        if since is not None and self._clock() - since >= _HANDED_HOLD_S:
-            del self._handed[key]
-        self._release(key)
-
-    def _release(self, key: tuple[str, int]) -> None:
-        waiting = self._parked.pop(key, None)
-        if not waiting:
-            return
-        self._parked_count -= len(waiting)
-        self._from_worker = True
-        try:
-            for data in waiting:
-                self._endpoint.receive_forwarded(data, *key)
-        finally:
-            self._from_worker = False
-
-    def _prune_handed(self) -> None:
-        now = self._clock()
-        self._handed = {k: t for k, t in self._handed.items() if now - t <= _HANDED_HOLD_S}
-        if len(self._handed) >= _HANDED_MAX:  # a flood of failing REGISTERs: forget them all
-            self._handed.clear()
 
     async def _spawn(self, index: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -278,11 +182,7 @@ class RegisterWorkers:
 
     def _on_message(self, worker: _Worker, message: ChannelMessage) -> None:
         if isinstance(message, Forwarded):
-            self._from_worker = True
-            try:
-                self._endpoint.receive_forwarded(message.data, message.host, message.port)
-            finally:
-                self._from_worker = False
+            self._endpoint.receive_forwarded(message.data, message.host, message.port)
         elif isinstance(message, Registrations):
             for item in message.items:
                 self._registered(item)
@@ -309,10 +209,6 @@ class RegisterWorkers:
             message.gb_version,
         )
         self._registrar.record(binding, message.expires)
-        if self._handed:
-            key = (message.host, message.port)
-            if self._handed.pop(key, None) is not None:
-                self._release(key)  # what the device sent after its 200 OK, in order
 
     def _auth_outcome(self, message: AuthOutcome) -> None:
         now = self._clock()
@@ -373,8 +269,6 @@ class RegisterWorkers:
     async def stop(self) -> None:
         """Close the channels (each worker then exits) and wait for the processes."""
         self._stopping = True
-        if self._endpoint.divert == self._hand_off:
-            self._endpoint.divert = None
         for task in list(self._respawning):
             task.cancel()
         await asyncio.gather(*self._respawning, return_exceptions=True)

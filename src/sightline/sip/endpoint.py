@@ -190,9 +190,9 @@ class SipEndpoint(EndpointCore):
         if self.shedding:
             self.stats.dropped_overload += 1  # the sender retransmits (SIP over UDP)
             return
-        if self.divert is not None and self.divert(data, peer):
-            return
         if self._fast and self._answer_fast(data, peer):
+            return
+        if self.divert is not None and self.divert(data, peer):
             return
         if is_keepalive(data):
             return  # RFC 5626 keep-alive

@@ -123,8 +123,7 @@ class EndpointCore:
         # transaction ended (RFC 3261 §13.2.2.4), which the dialog's owner must ACK again.
         self.on_stray_response: Callable[[Response], None] | None = None
         # Datagrams for which this returns True were taken elsewhere (a REGISTER worker
-        # process hands everything but REGISTER to the main process, which hands the
-        # REGISTERs on its own socket to the workers) and are not parsed here.
+        # process hands everything but REGISTER to the main process) and are not parsed here.
         self.divert: Callable[[bytes, Peer], bool] | None = None
         # Called as each UDP datagram arrives, before it is handled (a REGISTER worker uses
         # it to report at the end of the loop turn what the turn's datagrams did).
