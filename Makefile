@@ -83,6 +83,7 @@ demo: install
 bench: install bench-deps
 	$(BIN)/python benchmarks/sip_register.py
 	$(BIN)/python benchmarks/devices_online.py --devices 10000
+	$(BIN)/python benchmarks/devices_storm.py --devices 30000 --onboard --storms 2
 	$(BIN)/python benchmarks/audit_rate.py
 	$(BIN)/python benchmarks/masking.py
 	$(BIN)/python benchmarks/audio_transcode.py
