@@ -164,10 +164,14 @@ class _WorkerProcess:
         if data.startswith(_REGISTER):
             return False
         self.flush()
-        if not self.channel.closed:  # closed: this worker is ending; the datagram is dropped
-            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
-                self.channel.send(Forwarded(peer.host, peer.port, data))
+        self._send(Forwarded(peer.host, peer.port, data))
         return True
+
+    def _send(self, message: ChannelMessage) -> None:
+        """Send to the main process; on a closed channel (this worker is ending) drop it."""
+        if not self.channel.closed:
+            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
+                self.channel.send(message)
 
     def _bind(self, binding: Binding, expires: int) -> None:
         peer = binding.peer
@@ -192,9 +196,7 @@ class _WorkerProcess:
             return
         items = tuple(self._registered)
         self._registered.clear()
-        if not self.channel.closed:
-            with contextlib.suppress(ChannelError):  # logged; the channel's end stops us
-                self.channel.send(Registrations(items))
+        self._send(Registrations(items))
 
     def _on_message(self, message: ChannelMessage) -> None:
         if isinstance(message, Ha1Entries):
@@ -212,9 +214,8 @@ class _WorkerProcess:
 
     def report_stats(self) -> None:
         counts = self.stats.take_counts()
-        if counts and not self.channel.closed:
-            with contextlib.suppress(ChannelError):
-                self.channel.send(StatsReport(tuple(counts)))
+        if counts:
+            self._send(StatsReport(tuple(counts)))
 
 
 async def serve_worker(config: WorkerConfig, sock: socket.socket) -> None:

@@ -74,7 +74,6 @@ _STOP_TIMEOUT_S = 5.0
 # a worker that went away is started again after this delay, at most _RESPAWNS per hour
 _RESPAWN_DELAY_S = 1.0
 _RESPAWNS = 10
-_REGISTER = b"REGISTER "
 
 
 def worker_nonce_key(server_key: bytes, index: int) -> bytes:
