@@ -27,6 +27,7 @@ from sightline.gb28181.manscdp import (
     DeviceControl,
     DeviceInfoQuery,
     DeviceInfoResponse,
+    Keepalive,
     MediaStatusNotify,
     Message,
     PresetItem,
@@ -180,6 +181,45 @@ async def test_keepalive_is_answered_and_last_seen_stored(platform: Platform) ->
         assert after is not None and after.last_seen is not None
         assert after.last_seen > before.last_seen
     finally:
+        await device.close()
+
+
+async def test_plain_keepalives_skip_the_full_path_unless_something_changed(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full: list[str] = []
+    handle = platform.manager.handle_message
+
+    def counted(incoming):  # type: ignore[no-untyped-def]
+        full.append(incoming.request.method)
+        return handle(incoming)
+
+    monkeypatch.setattr(platform.manager, "handle_message", counted)
+    platform.endpoint.on("MESSAGE", counted)
+    device = await online_nvr(platform)
+    moved = platform.device(NVR, answer=nvr_answers())
+    await moved.start()
+    try:
+        await platform.sink.wait(lambda: bool(platform.sink.imports))
+        session = platform.manager.session(NVR)
+        assert session is not None
+        seen = session.last_seen
+        full.clear()
+        response = await device.keepalive()
+        assert response.status == 200 and response.to.tag and not response.body
+        assert full == [] and session.last_seen > seen  # the lite scan answered it
+        assert (await moved.keepalive()).status == 200
+        assert full == ["MESSAGE"]  # a new address: the full path records the move
+        assert session.peer.port == moved.endpoint.local_addresses["UDP"][1]
+        assert (await moved.keepalive()).status == 200
+        assert full == ["MESSAGE"]  # and the lite scan answers there from then on
+        faults = Keepalive(
+            sn=moved.next_sn(), device_id=NVR, status=Result.ERROR, fault_devices=(CHANNELS[0],)
+        )
+        assert (await moved.send(faults)).status == 200
+        assert full == ["MESSAGE", "MESSAGE"]  # a fault list is decoded in full
+    finally:
+        await moved.close()
         await device.close()
 
 

@@ -103,6 +103,84 @@ def test_anything_else_is_left_to_the_full_path(data: bytes, why: str) -> None:
     assert scan(data) is None, why
 
 
+KEEPALIVE = (
+    b'<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
+    b"<SN>7</SN>\r\n<DeviceID>34020000001320000001</DeviceID>\r\n<Status>OK</Status>\r\n"
+    b"</Notify>\r\n"
+)
+MESSAGE = [
+    *(item for item in PLAIN if item[0] not in ("CSeq", "Contact", "Expires", "Content-Length")),
+    ("CSeq", "20 MESSAGE"),
+    ("Content-Type", "Application/MANSCDP+xml"),
+    ("Content-Length", str(len(KEEPALIVE))),
+]
+
+
+def message(fields: list[tuple[str, str]], body: bytes = KEEPALIVE) -> bytes:
+    return wire(fields, "MESSAGE sip:34020000002000000001@3402000000 SIP/2.0") + body
+
+
+def test_a_body_with_its_type_and_exact_length_is_kept_as_bytes() -> None:
+    request = scan(message(MESSAGE))
+    assert request is not None
+    assert (request.method, request.body) == ("MESSAGE", KEEPALIVE)
+    assert request.fields["content-type"] == "Application/MANSCDP+xml"
+    assert request.fields["content-length"] == str(len(KEEPALIVE))
+    gb2312 = "<Notify><Name>东门</Name></Notify>".encode("gb2312")
+    fields = [*MESSAGE[:-1], ("Content-Length", str(len(gb2312)))]
+    assert scan(message(fields, gb2312)) is not None  # the body is not read
+    assert (plain := scan(wire(PLAIN))) is not None and plain.body == b""
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (message([f for f in MESSAGE if f[0] != "Content-Type"]), "no Content-Type"),
+        (message([f for f in MESSAGE if f[0] != "Content-Length"]), "no Content-Length"),
+        (message([*MESSAGE[:-1], ("Content-Length", "0")]), "Content-Length 0"),
+        (message(MESSAGE, KEEPALIVE[:-1]), "shorter than its Content-Length"),
+        (message(MESSAGE, KEEPALIVE + b"\r\n"), "longer than its Content-Length"),
+        (message([*MESSAGE[:-1], ("Content-Length", f"0{len(KEEPALIVE)}")]), "a leading 0"),
+        (
+            message([*MESSAGE[:-1], ("Content-Length", str(12 * len(KEEPALIVE)))], KEEPALIVE * 12),
+            "over the lite scan's 2 kB",
+        ),
+    ],
+)
+def test_bodies_the_scan_leaves_to_the_full_path(data: bytes, why: str) -> None:
+    assert scan(data) is None, why
+
+
+def test_body_limits_apply() -> None:
+    assert scan_request(message(MESSAGE), Limits(max_body_bytes=len(KEEPALIVE) - 1)) is None
+    assert scan_request(message(MESSAGE), Limits(max_body_bytes=len(KEEPALIVE))) is not None
+    assert scan_request(message(MESSAGE), Limits(max_header_bytes=100)) is None
+
+
+@settings(max_examples=200)
+@given(st.binary(min_size=1, max_size=700), st.sampled_from(["Content-Type", "c", "content-type"]))
+def test_a_body_is_read_as_the_full_codec_reads_it(body: bytes, type_name: str) -> None:
+    fields = [
+        *(f for f in MESSAGE if f[0] not in ("Content-Type", "Content-Length")),
+        (type_name, "Application/MANSCDP+xml"),
+        ("Content-Length", str(len(body))),
+    ]
+    data = message(fields, body)
+    lite = scan(data)
+    assert lite is not None
+    full = parse_message(data)
+    assert isinstance(full, Request)
+    assert full.body == lite.body == body
+    assert full.headers.get("Content-Type") == lite.fields["content-type"]
+    stamp_received(full, "192.0.2.7", 5060)
+    expected = build_response(full, 200, to_tag="abcd1234")
+    expected.headers.add("Server", "sightline")
+    got = lite_response(
+        lite, LiteAnswer(200, []), ("192.0.2.7", 5060), to_tag="abcd1234", server="sightline"
+    )
+    assert got == serialize(expected)
+
+
 def test_limits_apply() -> None:
     assert scan_request(wire(PLAIN), Limits(max_headers=5)) is None
     assert scan_request(wire(PLAIN), Limits(max_line_bytes=40)) is None

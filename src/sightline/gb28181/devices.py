@@ -7,7 +7,9 @@
   ``DeviceOnline`` and queued for onboarding (DeviceInfo, Catalog, subscriptions), which a
   fixed pool of workers runs, paced and retried (:mod:`.onboarding`);
 * ``MESSAGE`` and ``NOTIFY`` handlers answer synchronously (no task on the common path);
-  keepalives cost a regex match and three dict stores (:mod:`.device_messages`);
+  keepalives cost a regex match and three dict stores (:mod:`.device_messages`), and the
+  plain ones of devices at their known address are answered from the lite scan
+  (:meth:`DeviceManager.keepalive_fast`), without the full parse or a transaction;
 * queries send a MESSAGE and wait for the ``<Response>`` MESSAGEs, matched and reassembled by
   :mod:`.correlator`;
 * one timer task drives keepalive deadlines (:mod:`.keepalive`), query deadlines and
@@ -79,6 +81,7 @@ from sightline.gb28181.ptz import PtzCommand
 from sightline.gb28181.registrar import Binding, Registrar
 from sightline.gb28181.subscriptions import Subscriber, SubscriptionKind
 from sightline.sip.endpoint import IncomingRequest, SipEndpoint
+from sightline.sip.lite import LiteAnswer, LiteRequest
 from sightline.sip.message import Response, build_response
 from sightline.sip.transport import Peer
 from sightline.store import Database, DeviceRepository, GbVersion, StoreError
@@ -89,6 +92,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHARSET = "GB2312"
 _LOAD_PAGE = 5000
+_OK = LiteAnswer(200, [])
 _M = TypeVar("_M", bound=Message)
 
 
@@ -271,6 +275,7 @@ class DeviceManager:
         )
         remote = f"{binding.peer.host}:{binding.peer.port}"
         self._bus.publish(DeviceOnline(binding.device_id, wall, binding.peer.transport, remote))
+        self.onboarding.arrived()
         self.onboarding.put(binding.device_id)
 
     def on_refresh(self, was: Binding, binding: Binding) -> None:
@@ -294,6 +299,7 @@ class DeviceManager:
         if binding.call_id != was.call_id:
             log.debug("device %s registered with a new Call-ID: restarted", binding.device_id)
             self.subscriber.drop_device(binding.device_id)
+            self.onboarding.arrived()
             self.onboarding.resubscribe(binding.device_id)
 
     def _touch(self, session: DeviceSession, now: float) -> None:
@@ -353,6 +359,17 @@ class DeviceManager:
             return build_response(request, 400, f"Bad Request ({_short(exc)})", to_tag=new_tag())
         self._dispatch(session, message, incoming)
         return build_response(request, 200, to_tag=new_tag())
+
+    def keepalive_fast(self, request: LiteRequest, peer: Peer) -> LiteAnswer | None:
+        """``endpoint.on_fast("MESSAGE", ...)``: a plain keepalive of an online device from its
+        known address, answered from the lite scan (most of what a fleet sends). Anything
+        else (a 404, a moved device, a fault report, another MESSAGE) is left to
+        :meth:`handle_message`, with nothing changed."""
+        session = self._sessions.get(request.from_user)
+        if session is None or peer != session.peer or not plain_keepalive(request.body):
+            return None
+        self._touch(session, self._clock())
+        return _OK
 
     def handle_notify(self, incoming: IncomingRequest) -> Response:
         """``endpoint.on("NOTIFY", ...)``: subscription notifications (catalog, alarm)."""

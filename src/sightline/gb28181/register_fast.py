@@ -67,7 +67,7 @@ class FastRegistrar:
     def answer(self, request: LiteRequest, peer: Peer) -> LiteAnswer | None:
         """The 401 or 200 for ``request``, or None for the full path."""
         device_id = request.from_user
-        if len(device_id) != 20 or not device_id.isdigit():
+        if len(device_id) != 20 or not device_id.isdigit() or request.body:
             return None
         fields = request.fields
         raw_expires = fields.get("expires")

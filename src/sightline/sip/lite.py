@@ -6,11 +6,13 @@ registrar need, as text) and ``lite_response`` writes the answer from a template
 pure functions.
 
 The scan is a strict subset of :func:`~sightline.sip.parser.parse_message`: it returns None,
-and the caller takes the full path, for anything it was not written for — a body, folded
-lines, non-ASCII bytes, header fields outside a short list, repeated fields, more than one
-Via hop, a Via or From/To outside the plain forms devices send, RFC 2543 branches, IPv6,
-``received``/``maddr`` already in the Via, Contact ``*`` or an ``expires`` parameter. What it
-accepts, the full parser accepts with the same values, and ``lite_response`` writes the bytes
+and the caller takes the full path, for anything it was not written for — a body without a
+Content-Type or whose length is not exactly its Content-Length, folded lines, non-ASCII bytes
+in the head, header fields outside a short list, repeated fields, more than one Via hop, a Via
+or From/To outside the plain forms devices send, RFC 2543 branches, IPv6, ``received``/
+``maddr`` already in the Via, Contact ``*`` or an ``expires`` parameter. A body is kept as
+bytes and not read (a keepalive's XML is its handler's business). What it accepts, the full
+parser accepts with the same values, and ``lite_response`` writes the bytes
 ``build_response`` + ``stamp_received`` + ``serialize`` would (``tests/sip/test_lite.py``
 checks both with generated messages).
 """
@@ -59,6 +61,8 @@ _NAMES = {
     "user-agent": "user-agent",
     "content-length": "content-length",
     "l": "content-length",
+    "content-type": "content-type",
+    "c": "content-type",
     "x-gb-ver": "x-gb-ver",
 }
 # the usual spellings too, so that most lines need no lower()
@@ -77,6 +81,7 @@ _NAMES.update(
             "Max-Forwards",
             "User-Agent",
             "Content-Length",
+            "Content-Type",
             "X-GB-Ver",
         )
     }
@@ -115,6 +120,7 @@ class LiteRequest:
     call_id: str
     cseq: str
     fields: dict[str, str]  # contact, expires, authorization, x-gb-ver... by lower-case name
+    body: bytes = b""  # as received (with a Content-Type and an exact Content-Length)
 
     @property
     def sent_by(self) -> str:
@@ -132,11 +138,14 @@ class LiteAnswer:
     reason: str | None = None
 
 
-def head_lines(data: bytes, limits: Limits) -> list[str] | None:
-    """The lines of a datagram that is a plain head and nothing else (ASCII, CRLF endings,
-    no body, within the line and header limits); None for anything else."""
+def head_lines(data: bytes, limits: Limits, *, body: bool = False) -> list[str] | None:
+    """The lines of a datagram's plain head (ASCII, CRLF endings, within the line and header
+    limits), or None for anything else; with ``body`` False, also None if anything follows the
+    head."""
     end = data.find(b"\r\n\r\n")
-    if end < 0 or end + 4 != len(data) or _HEAD_BYTES.fullmatch(data, 0, end) is None:
+    if end < 0 or (end + 4 != len(data) and not body):
+        return None
+    if _HEAD_BYTES.fullmatch(data, 0, end) is None:
         return None
     head = data[:end].decode("ascii")
     lines = head.split("\r\n")
@@ -152,9 +161,12 @@ def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
     """Read a simple UDP request, or return None for anything else (see the module doc)."""
     if len(data) > MAX_LITE_BYTES or len(data) > limits.max_message_bytes:
         return None
-    lines = head_lines(data, limits)
+    lines = head_lines(data, limits, body=True)
     if lines is None:
         return None
+    head = sum(map(len, lines)) + 2 * (len(lines) - 1)
+    if head > limits.max_header_bytes or len(data) - head - 4 > limits.max_body_bytes:
+        return None  # the full path says which limit
     method, uri = _request_line(lines[0])
     if not method:
         return None
@@ -165,7 +177,7 @@ def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
         if key is None or not colon or key in fields:
             return None  # an unknown field, folding, or a repeated field: the full path
         fields[key] = raw_value.strip(" \t")
-    return _assemble(method, uri, fields)
+    return _assemble(method, uri, fields, data[data.find(b"\r\n\r\n") + 4 :])
 
 
 def _request_line(line: str) -> tuple[str, str]:
@@ -184,10 +196,13 @@ def _request_line(line: str) -> tuple[str, str]:
     return method, uri
 
 
-def _assemble(method: str, uri: str, fields: dict[str, str]) -> LiteRequest | None:
+def _assemble(method: str, uri: str, fields: dict[str, str], body: bytes) -> LiteRequest | None:
     via, from_, to = fields.pop("via", ""), fields.pop("from", ""), fields.pop("to", "")
     call_id, cseq = fields.pop("call-id", ""), fields.pop("cseq", "")
-    if fields.get("content-length", "0") != "0":
+    if body:
+        if fields.get("content-length") != str(len(body)) or not fields.get("content-type"):
+            return None  # no length, another length, no type: the full path decides
+    elif fields.get("content-length", "0") != "0":
         return None
     via_match = _VIA.fullmatch(via)
     from_match = _NAME_ADDR.fullmatch(from_)
@@ -238,6 +253,7 @@ def _assemble(method: str, uri: str, fields: dict[str, str]) -> LiteRequest | No
         call_id,
         cseq,
         fields,
+        body,
     )
 
 
