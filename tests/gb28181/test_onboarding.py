@@ -166,3 +166,51 @@ async def test_subscription_only_runs_are_rate_limited(
     await steps.until(lambda: len(steps.runs) == len(restarted) + 1)
     assert loop.time() - start >= (len(restarted) - 1) / 50.0 - 0.005  # 20 ms apart
     assert sorted(d for d, full in steps.runs if not full) == restarted
+
+
+async def test_subscription_only_runs_wait_for_a_storm_of_arrivals_to_pass(
+    running: list[asyncio.Task[None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Devices arriving faster than storm_rate hold re-subscriptions, not full onboardings."""
+    monkeypatch.setattr("sightline.gb28181.onboarding.PAUSE_S", 0.01)
+    steps, clock = Steps(), Clock()
+    onboarding = Onboarding(steps, lambda _d: True, clock=clock, workers=4)
+    onboarding.storm_rate = 10
+    for _ in range(11):
+        onboarding.arrived()
+    assert onboarding.in_storm()
+    running.extend(onboarding.start())
+    onboarding.resubscribe(OTHER)
+    onboarding.put(DEV)
+    await steps.until(lambda: (DEV, True) in steps.runs)
+    await asyncio.sleep(0.05)
+    assert steps.runs == [(DEV, True)] and onboarding.held > 0  # OTHER waits
+    clock.now += 1.0  # the next second: the one before still had a storm
+    for _ in range(5):
+        onboarding.arrived()
+    await asyncio.sleep(0.05)
+    assert onboarding.in_storm() and (OTHER, False) not in steps.runs
+    clock.now += 1.0  # two calm seconds in a row: the storm is over
+    assert not onboarding.in_storm()
+    await steps.until(lambda: (OTHER, False) in steps.runs)
+
+
+async def test_a_storm_that_never_ends_holds_a_run_for_max_hold_s_only(
+    running: list[asyncio.Task[None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sightline.gb28181.onboarding.PAUSE_S", 0.01)
+    steps, clock = Steps(), Clock()
+    onboarding = Onboarding(steps, lambda _d: True, clock=clock, workers=1)
+    onboarding.storm_rate, onboarding.max_hold_s = 0, 30.0
+    onboarding.arrived()
+    running.extend(onboarding.start())
+    onboarding.resubscribe(OTHER)
+    await asyncio.sleep(0.05)
+    assert steps.runs == []
+    clock.now += 29.5
+    onboarding.arrived()  # still arriving
+    await asyncio.sleep(0.05)
+    assert steps.runs == []
+    clock.now += 1.0
+    onboarding.arrived()
+    await steps.until(lambda: steps.runs == [(OTHER, False)])

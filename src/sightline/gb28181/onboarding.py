@@ -17,7 +17,11 @@ when and how often:
   (the full kind wins);
 * subscription-only runs are rate-limited (``resubscribe_rate``): after a mass power cut every
   device comes back at once with a new Call-ID, and its REGISTER (which keeps it online)
-  matters more than its SUBSCRIBEs (2 requests and a catalog NOTIFY per device);
+  matters more than its SUBSCRIBEs (2 requests and a catalog NOTIFY per device). They also
+  wait, up to ``max_hold_s``, while devices are arriving faster than ``storm_rate`` per
+  second (new registrations and restarts, :meth:`Onboarding.arrived`): in a storm of 30,000
+  restarted devices the re-subscriptions at 100/s took about a quarter of the main process's
+  CPU (docs/benchmarks.md), CPU the storm's REGISTERs needed;
 * retries: a failed onboarding is tried again ``retry_s`` later, at most ``ATTEMPTS`` times in
   all, while the device stays online.
 """
@@ -35,9 +39,11 @@ from sightline.gb28181.errors import Gb28181Error
 __all__ = [
     "ATTEMPTS",
     "FRESH_S",
+    "MAX_HOLD_S",
     "MAX_LAG_S",
     "RESUBSCRIBE_RATE",
     "RETRY_S",
+    "STORM_RATE",
     "WORKERS",
     "Onboarding",
 ]
@@ -49,6 +55,10 @@ ATTEMPTS = 3
 RETRY_S = 30.0
 FRESH_S = 3600.0
 RESUBSCRIBE_RATE = 100.0  # subscription-only runs per second, at most
+# Devices arriving (registered anew or restarted) faster than this per second is a storm:
+# subscription-only runs wait for it to pass, MAX_HOLD_S at most.
+STORM_RATE = 200.0
+MAX_HOLD_S = 120.0
 # A loop iteration longer than this means SIP traffic is waiting: onboarding pauses PAUSE_S.
 MAX_LAG_S = 0.25
 PAUSE_S = 0.5
@@ -82,6 +92,12 @@ class Onboarding:
         self.resubscribe_rate = RESUBSCRIBE_RATE
         self._next_slot = 0.0  # loop time of the next subscription-only run
         self.paused = 0  # how many times a worker held back for a late loop
+        self.storm_rate = STORM_RATE
+        self.max_hold_s = MAX_HOLD_S
+        self.held = 0  # how many times a subscription-only run waited for a storm to pass
+        # arrivals counted per whole second of the clock: (second, count) now and before
+        self._arrivals = (0, 0)
+        self._arrivals_before = (0, 0)
 
     @property
     def waiting(self) -> int:
@@ -99,6 +115,26 @@ class Onboarding:
     def resubscribe(self, device_id: str) -> None:
         """Queue a device for its subscriptions only (it restarted while registered)."""
         self._enqueue(device_id, full=False)
+
+    def arrived(self) -> None:
+        """A device registered anew or restarted (one dict-free count per call)."""
+        second = int(self._clock())
+        at, count = self._arrivals
+        if second != at:
+            self._arrivals_before = self._arrivals
+            self._arrivals = (second, 1)
+        else:
+            self._arrivals = (at, count + 1)
+
+    def in_storm(self) -> bool:
+        """True while devices arrive faster than ``storm_rate`` per second (this second or
+        the one before)."""
+        second = int(self._clock())
+        rate = self.storm_rate
+        return any(
+            second - at <= 1 and count > rate
+            for at, count in (self._arrivals, self._arrivals_before)
+        )
 
     def _enqueue(self, device_id: str, *, full: bool) -> None:
         queued = self._pending.get(device_id)
@@ -119,6 +155,7 @@ class Onboarding:
                 continue
             full = wanted and not self.is_fresh(device_id)
             if not full:
+                await self._wait_for_calm()
                 await self._wait_for_slot()
             await self._wait_for_quiet()
             try:
@@ -139,6 +176,14 @@ class Onboarding:
         self._next_slot = slot + 1.0 / self.resubscribe_rate
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    async def _wait_for_calm(self) -> None:
+        """Hold a subscription-only run while a storm of arrivals lasts (``max_hold_s`` at
+        most, so that a fleet that never stops arriving is still subscribed)."""
+        held_until = self._clock() + self.max_hold_s
+        while self.in_storm() and self._clock() < held_until:
+            self.held += 1
+            await asyncio.sleep(PAUSE_S)
 
     async def _wait_for_quiet(self) -> None:
         """Hold back while one loop iteration takes longer than ``max_lag_s``."""
