@@ -8,8 +8,8 @@ times every simulator is killed (no unregister) and started again at an unlimite
 every simulator reports its devices registered and the server counted N more digest
 successes. Each storm prints its time, retransmissions, the CPU of the server (per process:
 the main process and each REGISTER worker) and of the simulators, per device, and datagrams
-shed. ``--profile S`` samples every server process with py-spy for S seconds, 1 s into each
-storm.
+shed. ``--profile S`` samples every server process and the first simulator with py-spy for S
+seconds, 1 s into each storm.
 
 Run: ``.venv/bin/python benchmarks/devices_storm.py --devices 30000 --onboard --storms 2``
 """
@@ -71,7 +71,10 @@ def storm(
     profiler = None
     if args.profile:
         time.sleep(1.0)
-        profiler = threading.Thread(target=_profile_all, args=(pids, args.profile, args.workdir, k))
+        profiled = [*pids, sims[0].pid]  # one simulator: they all do the same
+        profiler = threading.Thread(
+            target=_profile_all, args=(profiled, args.profile, args.workdir, k)
+        )
         profiler.start()
 
     def all_back() -> bool:
