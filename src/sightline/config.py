@@ -445,6 +445,15 @@ class Gb28181Settings(_Section):
     store_flush_interval_s: float = Field(
         default=2.0, gt=0, description="how often keepalive times are written to the database"
     )
+    last_seen_store_s: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "a device's keepalive time is written to the database at most this often (the API "
+            "shows the live time of online devices, and going offline writes the last one); "
+            "0 writes every keepalive"
+        ),
+    )
 
 
 class LogSettings(_Section):

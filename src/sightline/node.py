@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -209,7 +210,9 @@ class Node:
         endpoint, flood = sip_endpoint(self.settings, self.stats)
         digest = digest_server(self.settings, self.secrets.server_key)
         assert self.database is not None
-        self.directory = DirectoryService(self.database, online=self._device_online)
+        self.directory = DirectoryService(
+            self.database, online=self._device_online, last_seen=self._device_last_seen
+        )
         devices = DeviceManager(
             endpoint=endpoint,
             database=self.database,
@@ -364,6 +367,9 @@ class Node:
 
     def _device_online(self, device_id: str) -> bool:
         return self.devices is not None and self.devices.is_online(device_id)
+
+    def _device_last_seen(self, device_id: str) -> datetime | None:
+        return None if self.devices is None else self.devices.last_seen(device_id)
 
     def _start_access(self) -> None:
         settings = self.settings.access

@@ -141,6 +141,22 @@ async def test_devices_show_live_online_state(directory: DirectoryService) -> No
     assert ([d.id for d in one.items], one.total) == ([IPC], 2)
 
 
+async def test_online_devices_show_the_live_last_seen_offline_ones_the_stored(db: Database) -> None:
+    stored = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
+    await add_devices(
+        db,
+        make_device(NVR, last_seen=stored, online=True),
+        make_device(IPC, last_seen=stored, online=True),
+    )
+    live = {IPC: AT}  # the NVR's session is gone: it is offline whatever the row says
+    directory = DirectoryService(db, online=live.__contains__, last_seen=live.get)
+    page = await directory.list_devices()
+    assert {d.id: (d.online, d.last_seen) for d in page.items} == {
+        NVR: (False, stored),
+        IPC: (True, AT),
+    }
+
+
 async def test_channel_filters(directory: DirectoryService) -> None:
     await _import_2016(directory)
 

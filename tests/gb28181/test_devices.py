@@ -166,7 +166,8 @@ async def test_request_uri_from_and_content_type_of_queries(platform: Platform) 
         await device.close()
 
 
-async def test_keepalive_is_answered_and_last_seen_stored(platform: Platform) -> None:
+async def test_keepalive_is_answered_and_last_seen_stored(tmp_path: Path) -> None:
+    platform = await start_platform(tmp_path, settings(last_seen_store_s=0))
     device = await online_nvr(platform)
     try:
         await platform.manager.flush()
@@ -182,6 +183,36 @@ async def test_keepalive_is_answered_and_last_seen_stored(platform: Platform) ->
         assert after.last_seen > before.last_seen
     finally:
         await device.close()
+        await platform.close()
+
+
+async def test_stored_last_seen_lags_by_last_seen_store_s_and_the_live_one_does_not(
+    tmp_path: Path,
+) -> None:
+    platform = await start_platform(tmp_path, settings(keepalive_interval_s=0.4))
+    device = await online_nvr(platform)
+
+    async def stored() -> datetime:
+        await platform.manager.flush()
+        async with platform.database.session() as session:
+            row = await DeviceRepository(session).get(NVR)
+        assert row is not None and row.last_seen is not None
+        return row.last_seen
+
+    try:
+        registered = await stored()
+        for _ in range(3):
+            assert (await device.keepalive()).status == 200
+        live = platform.manager.last_seen(NVR)
+        assert live is not None and live > registered
+        assert await stored() == registered  # within last_seen_store_s (300 s): not written
+        await until(lambda: not platform.manager.is_online(NVR), timeout_s=5.0)
+        assert platform.manager.last_seen(NVR) is None
+        gone = await stored()  # offline after missed keepalives: the exact last time
+        assert abs((gone - live).total_seconds()) < 0.05
+    finally:
+        await device.close()
+        await platform.close()
 
 
 async def test_plain_keepalives_skip_the_full_path_unless_something_changed(

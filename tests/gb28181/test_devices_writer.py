@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from sightline.gb28181.device_writer import DeviceInfoPatch, DeviceWriter, Registration
 from sightline.store import (
@@ -127,6 +127,39 @@ async def test_keepalives_are_coalesced_and_converted_to_wall_time(database: Dat
     async with database.session() as session:
         a = await DeviceRepository(session).get(A)
     assert a is not None and a.last_seen == T0 + timedelta(seconds=30)
+
+
+async def test_a_moved_device_keepalive_time_goes_in_the_same_row_update(
+    database: Database,
+) -> None:
+    clocks = Clocks()
+    writer = DeviceWriter(database, clocks.monotonic, clocks.now)
+    writer.registered(reg(A, T0))
+    writer.registered(reg(B, T0))
+    await writer.flush()
+    writer.moved(A, "127.0.0.8", 6000)
+    writer.touch(A, 110.0)
+    writer.touch(B, 120.0)
+    clocks.mono, clocks.wall = 140.0, T0 + timedelta(seconds=40)
+    statements: list[str] = []
+    sync_engine = database.engine.sync_engine
+
+    def record(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        await writer.flush()
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    updates = [s for s in statements if s.startswith("UPDATE devices")]
+    assert len(updates) == 2  # A's move with its time, then B's time: not three
+    async with database.session() as session:
+        a = await DeviceRepository(session).get(A)
+        b = await DeviceRepository(session).get(B)
+    assert a is not None and (a.remote_host, a.remote_port) == ("127.0.0.8", 6000)
+    assert a.last_seen == T0 + timedelta(seconds=10)
+    assert b is not None and b.last_seen == T0 + timedelta(seconds=20)
 
 
 async def test_a_failed_batch_is_dropped_and_counted(database: Database) -> None:

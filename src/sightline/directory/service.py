@@ -79,12 +79,14 @@ class DirectoryService:
         database: Database,
         online: Callable[[str], bool],
         *,
+        last_seen: Callable[[str], datetime | None] | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
         tree_cache_s: float = 10.0,
     ) -> None:
         self._db = database
         self._online = online
+        self._last_seen = last_seen  # an online device's live last_seen (the stored one lags)
         self._wall_clock = wall_clock
         self._clock = clock
         self._tree_cache_s = tree_cache_s
@@ -125,7 +127,10 @@ class DirectoryService:
         return self._online(device_id)
 
     def _live(self, device: Device) -> Device:
-        return replace(device, online=self._online(device.id))
+        if not self._online(device.id):
+            return replace(device, online=False)
+        seen = self._last_seen(device.id) if self._last_seen is not None else None
+        return replace(device, online=True, last_seen=seen or device.last_seen)
 
     async def list_devices(
         self, online: bool | None = None, limit: int = 100, offset: int = 0

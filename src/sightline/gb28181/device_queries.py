@@ -70,6 +70,7 @@ class DeviceSession:
         "last_seen",
         "peer",
         "registered_at",
+        "seen_stored",
     )
 
     def __init__(self, binding: Binding, charset: str, registered_at: datetime, now: float) -> None:
@@ -81,6 +82,7 @@ class DeviceSession:
         self.expires_at = binding.expires_at
         self.registered_at = registered_at
         self.last_seen = now
+        self.seen_stored = now  # last_seen as last queued for the store (a registration writes it)
 
     @property
     def target(self) -> Target:

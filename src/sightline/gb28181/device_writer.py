@@ -4,7 +4,8 @@ Handlers only queue: state changes (registration, online/offline, device info, a
 an ordered list, keepalive times to a dict keyed by device (so a device that sends ten
 keepalives between two flushes costs one row write). One task calls :meth:`DeviceWriter.flush`
 every ``store_flush_interval_s``; each flush is one transaction, state changes first, in the
-order they happened, then ``last_seen`` for every device touched since the last flush.
+order they happened, then ``last_seen`` for every device touched since the last flush (in the
+row update of a device patched in the same flush, e.g. one that moved, else in one executemany).
 Consecutive changes of one kind (registrations, online/offline transitions, DeviceInfo fields)
 are merged into one batch written with the ``DeviceRepository`` bulk methods, a few executemany
 statements per 500 devices instead of several statements per device.
@@ -187,6 +188,10 @@ class DeviceWriter:
         self.flushed_batches += 1
 
     async def _write(self, ops: list[Op], seen: dict[str, datetime]) -> None:
+        seen = dict(seen)  # a retry starts from the same keepalive times
+        for op in ops:
+            if isinstance(op, _PatchBatch):
+                op.take_seen(seen)
         async with self._database.write_session() as session:
             for op in ops:
                 await op(session)
@@ -212,6 +217,14 @@ class _PatchBatch:
     def __init__(self, wall_clock: Callable[[], datetime]) -> None:
         self.changes: dict[str, dict[str, object]] = {}
         self._wall_clock = wall_clock
+
+    def take_seen(self, seen: dict[str, datetime]) -> None:
+        """Write the keepalive times of the devices patched here in the same row update (a
+        storm of restarted devices moves every one of them: one UPDATE each, not two)."""
+        for device_id, values in self.changes.items():
+            at = seen.pop(device_id, None)
+            if at is not None:
+                values["last_seen"] = at
 
     async def __call__(self, session: AsyncSession) -> None:
         await DeviceRepository(session).update_many(self.changes, self._wall_clock())

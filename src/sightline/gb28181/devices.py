@@ -26,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sightline.config import Gb28181Settings
@@ -197,6 +197,9 @@ class DeviceManager:
                 await task
         self._loops.clear()
         self._queries.fail_all(DeviceOfflineError("device manager stopped"))
+        for session in self._sessions.values():  # the stored times lag: the exact ones
+            if session.last_seen > session.seen_stored:
+                self._writer.touch(session.device_id, session.last_seen)
         await self.flush()
 
     async def flush(self) -> None:
@@ -306,9 +309,20 @@ class DeviceManager:
         session.last_seen = now
         is_new = session.device_id not in self._keepalive
         self._keepalive.touch(session.device_id, now)
-        self._writer.touch(session.device_id, now)
+        if now - session.seen_stored >= self._settings.last_seen_store_s:
+            # the stored time lags by up to last_seen_store_s: one row write per device per
+            # interval instead of per keepalive (the API shows session.last_seen while online)
+            session.seen_stored = now
+            self._writer.touch(session.device_id, now)
         if is_new:
             self._wake_for(now + self._keepalive.timeout_s)
+
+    def last_seen(self, device_id: str) -> datetime | None:
+        """When an online device was last heard from (None when it is offline)."""
+        session = self._sessions.get(device_id)
+        if session is None:
+            return None
+        return self._wall_clock() - timedelta(seconds=self._clock() - session.last_seen)
 
     def _go_offline(self, device_id: str, reason: str) -> None:
         session = self._sessions.pop(device_id, None)
@@ -316,6 +330,7 @@ class DeviceManager:
         self.subscriber.drop_device(device_id)
         if session is None:
             return
+        self._writer.touch(device_id, session.last_seen)  # the store's last_seen may lag
         if reason == "keepalive-timeout" and self._registrar is not None:
             self._registrar.forget(device_id)
         at = self._wall_clock()
