@@ -8,8 +8,9 @@ times every simulator is killed (no unregister) and started again at an unlimite
 every simulator reports its devices registered and the server counted N more digest
 successes. Each storm prints its time, retransmissions, the CPU of the server (per process:
 the main process and each REGISTER worker) and of the simulators, per device, and datagrams
-shed. ``--profile S`` samples every server process and the first simulator with py-spy for S
-seconds, 1 s into each storm.
+shed; with ``--onboard``, then how long until every device had its catalog and alarm
+subscriptions again (``/metrics``; they wait while the storm lasts). ``--profile S`` samples
+every server process and the first simulator with py-spy for S seconds, 1 s into each storm.
 
 Run: ``.venv/bin/python benchmarks/devices_storm.py --devices 30000 --onboard --storms 2``
 """
@@ -35,6 +36,7 @@ from benchmarks import devices_online as bench  # noqa: E402
 
 _AUTH = "sightline_sip_auth_successes_total"
 _SHED = "sightline_sip_dropped_overload_total"
+_SUBS = [f'sightline_device_subscriptions{{kind="{k}"}}' for k in ("catalog", "alarm")]
 
 
 def _profile_all(pids: list[int], seconds: float, workdir: Path, storm: int) -> None:
@@ -99,6 +101,23 @@ def storm(
         f"{bench.load_average()}",
         flush=True,
     )
+    if args.onboard:
+        # restarted devices lost their subscriptions; they are made again once the storm is over
+        t1 = time.monotonic()
+        again = bench.wait_phase(
+            "re-subscription",
+            server,
+            sims,
+            lambda: all(bench.metric(server, name) >= n for name in _SUBS),
+            args.timeout,
+        )
+        subs = ", ".join(f"{bench.metric(server, name):.0f}" for name in _SUBS)
+        print(
+            f"storm {k}: catalog, alarm subscriptions {subs} of {n} "
+            f"{'all back' if again.done else 'NOT all back'} {time.monotonic() - t1:.1f} s "
+            f"after the storm ({time.monotonic() - t0:.1f} s after its start)",
+            flush=True,
+        )
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ from sightline.access.services import AccessServices, build_access_services
 from sightline.access.stream_tokens import StreamTokens
 from sightline.analytics.masked_stream import MaskedStreams
 from sightline.api.app import ApiContext, create_app
-from sightline.api.metrics import build_registry
+from sightline.api.metrics import DeviceCollector, build_registry
 from sightline.api.routers.recording_plans import audit_deletions
 from sightline.api.runtime_metrics import LoopLag, register_runtime
 from sightline.config import Settings
@@ -353,6 +353,8 @@ class Node:
     def _registry(self) -> CollectorRegistry:
         registry = build_registry(self.stats, self._stream_snapshots)
         register_runtime(registry, self.loop_lag)
+        if self.devices is not None:
+            registry.register(DeviceCollector(self.devices))
         if self.recording is not None:
             registry.register(RecordingCollector(self.recording.status))
         return registry

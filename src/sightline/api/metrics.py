@@ -3,15 +3,56 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sightline.gb28181.subscriptions import SubscriptionKind
 from sightline.media.hub import StreamSnapshot
 from sightline.sip.stats import SipStats
 
-__all__ = ["MediaCollector", "SipCollector", "build_registry"]
+if TYPE_CHECKING:
+    from sightline.gb28181.devices import DeviceManager
+
+__all__ = ["DeviceCollector", "MediaCollector", "SipCollector", "build_registry"]
+
+
+class DeviceCollector(Collector):
+    """Devices online, subscriptions held and the onboarding queue, read at scrape time: what
+    shows that a storm's deferred re-subscriptions did happen."""
+
+    def __init__(self, devices: DeviceManager) -> None:
+        self._devices = devices
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield the device families."""
+        devices = self._devices
+        yield GaugeMetricFamily(
+            "sightline_devices_online",
+            "devices registered and keeping alive",
+            value=devices.online_count,
+        )
+        subscriptions = GaugeMetricFamily(
+            "sightline_device_subscriptions",
+            "devices with a subscription of this kind (asked or established)",
+            labels=["kind"],
+        )
+        for kind in SubscriptionKind:
+            subscriptions.add_metric([kind.value], devices.subscriber.table.count(kind))
+        yield subscriptions
+        onboarding = devices.onboarding
+        yield GaugeMetricFamily(
+            "sightline_onboarding_waiting",
+            "devices queued for onboarding or re-subscription",
+            value=onboarding.waiting,
+        )
+        yield CounterMetricFamily(
+            "sightline_onboarding_storm_holds",
+            "times a re-subscription waited for a storm of arrivals to pass",
+            value=onboarding.held,
+        )
 
 
 class SipCollector(Collector):

@@ -106,15 +106,22 @@ class SubscriptionTable:
         self._by_call: dict[str, Subscription] = {}
         self._by_key: dict[tuple[str, SubscriptionKind], Subscription] = {}
         self._heap: list[tuple[float, str]] = []
+        self._per_kind = dict.fromkeys(SubscriptionKind, 0)
 
     def __len__(self) -> int:
         return len(self._by_call)
+
+    def count(self, kind: SubscriptionKind) -> int:
+        """How many devices have a subscription of ``kind`` (asked or established)."""
+        return self._per_kind[kind]
 
     def add(self, sub: Subscription) -> None:
         """Track ``sub``, replacing the device's previous subscription of that kind."""
         old = self._by_key.get((sub.device_id, sub.kind))
         if old is not None:
             self._by_call.pop(old.call_id, None)
+        else:
+            self._per_kind[sub.kind] += 1
         self._by_call[sub.call_id] = sub
         self._by_key[(sub.device_id, sub.kind)] = sub
 
@@ -132,6 +139,7 @@ class SubscriptionTable:
             del self._by_call[sub.call_id]
         if self._by_key.get((sub.device_id, sub.kind)) is sub:
             del self._by_key[(sub.device_id, sub.kind)]
+            self._per_kind[sub.kind] -= 1
 
     def remove_device(self, device_id: str) -> list[Subscription]:
         """Forget every subscription of ``device_id``; returns them."""
