@@ -241,7 +241,7 @@ class Node:
         endpoint.on_fast("REGISTER", self.registrar.fast_path().answer)
         endpoint.on("MESSAGE", self._message_router(devices))
         # plain keepalives of online devices (a MediaStatus is never one) from the lite scan
-        endpoint.on_fast("MESSAGE", devices.keepalive_fast)
+        endpoint.on_fast("MESSAGE", devices.keepalive_fast, marker=b"Keepalive")
         endpoint.on("NOTIFY", devices.handle_notify)
         # loads known devices and per-device passwords before any device can register
         await devices.start()

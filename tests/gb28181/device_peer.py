@@ -311,7 +311,7 @@ async def start_platform(
     manager.attach_registrar(registrar)
     endpoint.on("REGISTER", registrar.handle)
     endpoint.on("MESSAGE", manager.handle_message)
-    endpoint.on_fast("MESSAGE", manager.keepalive_fast)  # as serve does
+    endpoint.on_fast("MESSAGE", manager.keepalive_fast, marker=b"Keepalive")  # as serve does
     endpoint.on("NOTIFY", manager.handle_notify)
     await manager.start()
     host, port = await endpoint.start_udp("127.0.0.1", 0)

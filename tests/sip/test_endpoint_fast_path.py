@@ -281,6 +281,36 @@ async def test_a_declined_or_unusual_request_takes_the_full_path(
     assert endpoint.stats.requests_by_method["REGISTER"] == 2  # each counted once
 
 
+async def test_with_a_marker_only_datagrams_containing_it_are_scanned(
+    server: tuple[SipEndpoint, int], client: Client
+) -> None:
+    endpoint, port = server
+    full: list[IncomingRequest] = []
+
+    def handler(incoming: IncomingRequest) -> Response:
+        full.append(incoming)
+        return build_response(incoming.request, 202, to_tag="t6")
+
+    fast = FastHandler()
+    endpoint.on("MESSAGE", handler)
+    endpoint.on_fast("MESSAGE", fast, marker=b"Keepalive")
+
+    def message(branch: str, body: bytes) -> bytes:
+        head = _request("MESSAGE", client.port, branch).replace(
+            b"Content-Length: 0\r\n",
+            b"Content-Type: Application/MANSCDP+xml\r\nContent-Length: %d\r\n" % len(body),
+        )
+        return head + body
+
+    await client.send(message("mark1", b"<Notify><CmdType>Catalog</CmdType></Notify>"), port)
+    assert (await client.recv()).startswith(b"SIP/2.0 202 ")
+    assert fast.answered == [] and len(full) == 1  # never scanned, never asked
+    await client.send(message("mark2", b"<Notify><CmdType>Keepalive</CmdType></Notify>"), port)
+    assert (await client.recv()).startswith(b"SIP/2.0 200 ")
+    assert len(fast.answered) == 1 and len(full) == 1
+    assert fast.answered[0].body == b"<Notify><CmdType>Keepalive</CmdType></Notify>"
+
+
 async def test_a_live_transaction_absorbs_its_retransmission_before_the_fast_path(
     server: tuple[SipEndpoint, int], client: Client
 ) -> None:

@@ -68,14 +68,17 @@ class SipEndpoint(EndpointCore):
         self._handlers[method.upper()] = handler
         self._allowed = tuple(sorted({*ALLOW_BASE, *self._handlers}))
 
-    def on_fast(self, method: str, handler: FastHandler) -> None:
+    def on_fast(self, method: str, handler: FastHandler, *, marker: bytes = b"") -> None:
         """Answer simple UDP requests of ``method`` from their lite scan (:mod:`.lite`).
 
         ``handler`` gets each request the scan can read and returns the final answer, or None
         having changed nothing, to leave the request to the full path (the handler given to
         :meth:`on`, which must be set too). Retransmissions are absorbed as for any request.
+        With ``marker``, only datagrams that contain those bytes are scanned: the scan costs
+        about what a full parse does, so requests the handler would decline anyway (a
+        catalog MESSAGE for a keepalive handler) skip it.
         """
-        self._fast[method.upper().encode() + b" "] = handler
+        self._fast[method.upper().encode() + b" "] = (handler, marker)
 
     @property
     def allowed_methods(self) -> list[str]:
@@ -213,9 +216,12 @@ class SipEndpoint(EndpointCore):
 
     def _answer_fast(self, data: bytes, peer: Peer) -> bool:
         """Answer a datagram through a fast handler (see ``on_fast``); False if not done."""
-        handler = self._fast.get(data[: data.find(b" ") + 1])
-        if handler is None or self._udp is None or ":" in peer.host:
+        entry = self._fast.get(data[: data.find(b" ") + 1])
+        if entry is None or self._udp is None or ":" in peer.host:
             return False  # IPv6 sources take the full path
+        handler, marker = entry
+        if marker not in data:
+            return False
         request = scan_request(data, self._limits)
         if request is None:
             return False

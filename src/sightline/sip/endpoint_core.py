@@ -105,7 +105,7 @@ class EndpointCore:
         self._tcp_idle_timeout_s = tcp_idle_timeout_s
         self._udp_buffer_bytes = udp_buffer_bytes
         self._handlers: dict[str, Handler] = {}
-        self._fast: dict[bytes, FastHandler] = {}
+        self._fast: dict[bytes, tuple[FastHandler, bytes]] = {}  # with its marker
         self._allowed: tuple[str, ...] = tuple(sorted(ALLOW_BASE))
         self._table = TransactionTable()
         self._ctx: dict[int, TxContext] = {}
