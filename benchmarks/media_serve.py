@@ -179,7 +179,7 @@ def rtp_counters(server: SightlineProcess) -> tuple[float, float]:
     return packets, lost
 
 
-def start_server(work: Path, ports: int) -> SightlineProcess:
+def start_server(work: Path, ports: int, log_level: str = "WARNING") -> SightlineProcess:
     """``serve`` with an RTP port range for every stream and SIP limits for one source."""
     data = work / "serve"
     data.mkdir()
@@ -188,7 +188,7 @@ def start_server(work: Path, ports: int) -> SightlineProcess:
         password=PASSWORD,
         env={
             "SIGHTLINE_ADMIN__PASSWORD": ADMIN,
-            "SIGHTLINE_LOG__LEVEL": "WARNING",
+            "SIGHTLINE_LOG__LEVEL": log_level,
             "SIGHTLINE_MEDIA__RTP_PORTS": f"{FIRST_RTP_PORT}-{FIRST_RTP_PORT + ports - 1}",
             "SIGHTLINE_MEDIA__GRACE_S": "2",
             "SIGHTLINE_SIP__RATE_PER_SOURCE": "1000000",
@@ -419,7 +419,7 @@ def bench(args: argparse.Namespace, work: Path) -> list[Level]:
         f" {cost:.1f} us of CPU per frame",
         flush=True,
     )
-    server = start_server(work, 2 * devices + 64)
+    server = start_server(work, 2 * devices + 64, args.serve_log)
     sims: list[Simulator] = []
     viewers: list[ViewerProcess] = []
     levels: list[Level] = []
@@ -458,12 +458,15 @@ def bench(args: argparse.Namespace, work: Path) -> list[Level]:
                 f" (load {Path('/proc/loadavg').read_text().split()[0]})",
                 flush=True,
             )
+            for failure in failed[:5]:
+                print(f"       failed: {failure}", flush=True)
     finally:
         for viewer in viewers:
             viewer.stop()
         for sim in sims:
             sim.stop()
         code = server.stop(60)
+        (work / "serve.log").write_text(server.log())
         problems = server.log_problems()
         if code != 0 or problems:
             print(f"serve exit {code}; log:\n{server.log()[-3000:]}", flush=True)
@@ -514,6 +517,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds at max K")
     parser.add_argument("--no-sink", dest="sink", action="store_false", help="skip the C peer")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--serve-log", default="WARNING", help="serve's log level (INFO: a timeline of each open)"
+    )
     parser.add_argument("--role", choices=["view"], help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

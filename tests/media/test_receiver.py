@@ -171,6 +171,42 @@ async def test_udp_receiver_reports_go_to_the_source_rtcp_port(allocator: RtpPor
     assert receiver.snapshot().ssrc == SSRC
 
 
+async def test_an_rr_follows_the_senders_rtcp_and_never_guesses_from_an_odd_port(
+    allocator: RtpPortAllocator,
+) -> None:
+    datagrams, _ = stream(frames=4)
+    receiver = await UdpRtpReceiver(
+        allocator, ReceiverOptions(host=HOST, rtcp_interval_s=0.05)
+    ).start()
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtcp.setblocking(False)
+    try:
+        rtp.bind((HOST, 0))
+        while rtp.getsockname()[1] % 2 == 0:  # an odd source port, as ephemeral ports can be
+            rtp.close()
+            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtp.bind((HOST, 0))
+        rtcp.bind((HOST, 0))
+        await send_udp(rtp, receiver.port, [d for _, d in datagrams])
+        async with asyncio.timeout(5):
+            while receiver.source is None:
+                await asyncio.sleep(0.01)
+        assert receiver.source == (HOST, rtp.getsockname()[1])
+        assert receiver.report_address() is None  # its port + 1 may be anyone's
+        sr = SenderReport(SSRC, ntp_timestamp=1, rtp_timestamp=0, packet_count=1, octet_count=1)
+        rtcp.sendto(bytes(sr), (HOST, receiver.port + 1))
+        loop = asyncio.get_running_loop()
+        data = await asyncio.wait_for(loop.sock_recv(rtcp, 2048), 5)  # symmetric RTCP
+        (parsed,) = parse_rtcp(data)
+        assert isinstance(parsed, ReceiverReport)
+        assert receiver.report_address() == (HOST, rtcp.getsockname()[1])
+    finally:
+        rtp.close()
+        rtcp.close()
+        await receiver.close()
+
+
 @pytest.mark.parametrize("accept", [True, False])
 async def test_ssrc_mismatch_is_logged_and_accepted_or_dropped(
     allocator: RtpPortAllocator, accept: bool, caplog: pytest.LogCaptureFixture

@@ -8,9 +8,12 @@ finished (no task switch per frame; the hub's push upstream), and optionally thr
 ``on_frame`` callback. The asyncio parts only move bytes and arm the jitter buffer's timer.
 
 UDP receivers also bind the RTCP port (RTP port + 1, when the allocator hands out pairs),
-take the sender's SRs there and send a receiver report every ``rtcp_interval_s`` to the
-source's RTP port + 1. Over TCP, RTCP only arrives interleaved and no RR is sent: GB devices
-rarely read it.
+take the sender's SRs there and send a receiver report every ``rtcp_interval_s`` to where the
+sender's RTCP comes from (symmetric RTCP, RFC 4961) or, before any has come, to the RTP
+source's port + 1 when that source port is even (RFC 3550 §11's pair). A sender whose RTP
+comes from an odd port and that sends no RTCP gets no report: its port + 1 can be anyone's (a
+simulator's ephemeral port once made it serve's own SIP port). Over TCP, RTCP only arrives
+interleaved and no RR is sent: GB devices rarely read it.
 
 UDP RTP is read with ``loop.add_reader`` in bursts of up to ``_BURST`` datagrams per wake-up
 rather than through a ``DatagramProtocol``, which costs a callback and an address tuple per
@@ -105,6 +108,7 @@ class UdpRtpReceiver(RtpReceiver):
         super().__init__(allocator, options, on_frame=on_frame)
         self.rtcp_interval_s = self.options.rtcp_interval_s
         self.source: tuple[str, int] | None = None
+        self.rtcp_peer: tuple[str, int] | None = None  # where the sender's RTCP comes from
         self._rtp_sock: socket.socket | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._report_ssrc = secrets.randbits(32)
@@ -184,19 +188,32 @@ class UdpRtpReceiver(RtpReceiver):
             log.debug("RTP socket error on port %d: %s", self.port, exc)
 
     def _on_rtcp(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        source = self.source
+        if source is not None and str(addr[0]) == source[0]:
+            self.rtcp_peer = (source[0], int(addr[1]))  # only the RTP sender's host
         self.pipeline.rtcp(data, self._loop.time())
+
+    def report_address(self) -> tuple[str, int] | None:
+        """Where a receiver report goes now (see the module doc); None: nowhere."""
+        if self.rtcp_peer is not None:
+            return self.rtcp_peer
+        source = self.source
+        if source is None or source[1] % 2:
+            return None
+        return (source[0], source[1] + 1)
 
     async def _report_loop(self) -> None:
         while True:
             await asyncio.sleep(self.rtcp_interval_s)
             report = self.pipeline.report_block(self._loop.time())
-            if report is None or self.source is None or self._rtcp is None:
+            address = self.report_address()
+            if report is None or address is None or self._rtcp is None:
                 continue
             packet = bytes(ReceiverReport(self._report_ssrc, (report,)))
             try:
-                self._rtcp.sendto(packet, (self.source[0], self.source[1] + 1))
+                self._rtcp.sendto(packet, address)
             except OSError as exc:
-                log.debug("RTCP RR to %s failed: %s", self.source, exc)
+                log.debug("RTCP RR to %s failed: %s", address, exc)
 
     def _close_transports(self) -> None:
         if self._report_task is not None:
