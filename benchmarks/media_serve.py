@@ -465,6 +465,8 @@ def bench(args: argparse.Namespace, work: Path) -> list[Level]:
             viewer.stop()
         for sim in sims:
             sim.stop()
+        for i, sim in enumerate(sims):  # their INVITE answers, with times
+            (work / f"sim{i}.log").write_text("".join(sim.lines))
         code = server.stop(60)
         (work / "serve.log").write_text(server.log())
         problems = server.log_problems()

@@ -25,6 +25,7 @@ from sightline.media.receiver import (
 from sightline.media.rtcp import ReceiverReport, SenderReport, parse_rtcp
 from sightline.media.rtp import RtpPacketiser, frame_rfc4571
 from tests.media.pstools import assert_monotonic
+from tests.media.test_rtsp_support import until
 from tests.media.video import encode_pattern
 
 SSRC = 110000_0123
@@ -189,9 +190,7 @@ async def test_an_rr_follows_the_senders_rtcp_and_never_guesses_from_an_odd_port
             rtp.bind((HOST, 0))
         rtcp.bind((HOST, 0))
         await send_udp(rtp, receiver.port, [d for _, d in datagrams])
-        async with asyncio.timeout(5):
-            while receiver.source is None:
-                await asyncio.sleep(0.01)
+        await until(lambda: receiver.source is not None)
         assert receiver.source == (HOST, rtp.getsockname()[1])
         assert receiver.report_address() is None  # its port + 1 may be anyone's
         sr = SenderReport(SSRC, ntp_timestamp=1, rtp_timestamp=0, packet_count=1, octet_count=1)
