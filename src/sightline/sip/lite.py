@@ -164,8 +164,9 @@ def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
     lines = head_lines(data, limits, body=True)
     if lines is None:
         return None
-    head = sum(map(len, lines)) + 2 * (len(lines) - 1)
-    if head > limits.max_header_bytes or len(data) - head - 4 > limits.max_body_bytes:
+    head = data.find(b"\r\n\r\n")  # found by head_lines: the head's length
+    body = data[head + 4 :]
+    if head > limits.max_header_bytes or len(body) > limits.max_body_bytes:
         return None  # the full path says which limit
     method, uri = _request_line(lines[0])
     if not method:
@@ -177,7 +178,7 @@ def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
         if key is None or not colon or key in fields:
             return None  # an unknown field, folding, or a repeated field: the full path
         fields[key] = raw_value.strip(" \t")
-    return _assemble(method, uri, fields, data[data.find(b"\r\n\r\n") + 4 :])
+    return _assemble(method, uri, fields, body)
 
 
 def _request_line(line: str) -> tuple[str, str]:
