@@ -194,6 +194,14 @@ async def test_an_rr_follows_the_senders_rtcp_and_never_guesses_from_an_odd_port
         assert receiver.source == (HOST, rtp.getsockname()[1])
         assert receiver.report_address() is None  # its port + 1 may be anyone's
         sr = SenderReport(SSRC, ntp_timestamp=1, rtp_timestamp=0, packet_count=1, octet_count=1)
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:  # RTCP from another host is read, but never decides where reports go
+            stranger.bind(("127.0.0.2", 0))
+            stranger.sendto(bytes(sr), (HOST, receiver.port + 1))
+            await until(lambda: receiver.pipeline.counters.rtcp_packets == 1)
+            assert receiver.report_address() is None
+        finally:
+            stranger.close()
         rtcp.sendto(bytes(sr), (HOST, receiver.port + 1))
         loop = asyncio.get_running_loop()
         data = await asyncio.wait_for(loop.sock_recv(rtcp, 2048), 5)  # symmetric RTCP
