@@ -55,7 +55,15 @@ from sightline.media.fmp4 import Fmp4Packager, Fmp4Segment
 from sightline.media.hub import Opener, StreamKey, Viewer
 from sightline.media.variants import h264_key, h264_opener
 
-__all__ = ["RECHECK_S", "Revoked", "fmp4_segments", "router", "send_close", "until_disconnect"]
+__all__ = [
+    "RECHECK_S",
+    "Revoked",
+    "fmp4_segments",
+    "player_left",
+    "router",
+    "send_close",
+    "until_disconnect",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +171,22 @@ async def until_disconnect(ws: WebSocket) -> None:
         pass
 
 
+def player_left(play: asyncio.Future[None], gone: asyncio.Future[None]) -> bool:
+    """Whether the view ended because the player went away (both tasks done).
+
+    Once the server has seen the disconnect (for instance after closing with 1009 on a client
+    message over the limit), the play task's next send fails with a RuntimeError ("after
+    sending 'websocket.close'"): that failure is the player's departure, not an error."""
+    if play.cancelled():
+        return True
+    exc = play.exception()  # retrieved either way
+    if gone.cancelled():
+        return isinstance(exc, WebSocketDisconnect | OSError)
+    if exc is not None:
+        log.debug("view ended by the player's departure: %r", exc)
+    return True
+
+
 async def _play(
     ws: WebSocket, channel_id: str, claims: StreamClaims, codec: str | None = None
 ) -> None:
@@ -222,20 +246,17 @@ async def live_websocket(
         await asyncio.wait((play, gone))
         if not gone.cancelled():
             gone.exception()  # retrieved: a disconnect needs no report
-    await _finish(websocket, play, channel_id)
+    if not player_left(play, gone):
+        await _finish(websocket, play, channel_id)
     log.info("live view of %s by %r from %s ended", channel_id, claims.username, client)
 
 
 async def _finish(ws: WebSocket, play: asyncio.Future[None], channel_id: str) -> None:
-    if play.cancelled():
-        return  # the player left
     exc = play.exception()
     if exc is None:
         await _close(ws, 502, f"stream of {channel_id} ended")
     elif isinstance(exc, Revoked):
         await _close(ws, 403, f"access revoked: {exc.error}")
-    elif isinstance(exc, WebSocketDisconnect | OSError):
-        return
     else:
         failure = failure_of(exc, channel_id)
         if failure is None:

@@ -26,7 +26,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocketDisconnect
 
 from sightline.access.audit_events import AuditAction, AuditEvent, AuditOutcome
 from sightline.access.stream_tokens import (
@@ -39,7 +38,13 @@ from sightline.access.tokens import TokenError
 from sightline.api.deps import record_audit
 from sightline.api.routers.live import failure_of, get_stream_tokens
 from sightline.api.routers.masks import masked_recording_check
-from sightline.api.routers.media import Revoked, fmp4_segments, send_close, until_disconnect
+from sightline.api.routers.media import (
+    Revoked,
+    fmp4_segments,
+    player_left,
+    send_close,
+    until_disconnect,
+)
 from sightline.api.routers.records import get_playback
 from sightline.api.schemas.common import ErrorOut
 from sightline.media.fmp4 import Fmp4Packager
@@ -167,17 +172,13 @@ async def playback_websocket(
         await asyncio.wait((play, gone))
         if not gone.cancelled():
             gone.exception()
-    reason = await _finish(websocket, play, session)
+    reason = "player left" if player_left(play, gone) else await _finish(websocket, play, session)
     _audit(websocket, AuditAction.PLAYBACK_STOP, session, claims, reason=reason)
 
 
 async def _finish(ws: WebSocket, play: asyncio.Future[None], session: PlaybackSession) -> str:
     """Tell the player how the stream ended; the reason, for the audit trail."""
-    if play.cancelled():
-        return "player left"
     exc = play.exception()
-    if isinstance(exc, WebSocketDisconnect | OSError):
-        return "player left"
     if session.eof and (exc is None or isinstance(exc, StreamEndedError)):
         await send_close(ws, {"type": "end", "reason": "end of recording"}, 1000, "end")
         return "end of recording"
