@@ -212,6 +212,7 @@ def start_sims(server: SightlineProcess, devices: int, args: argparse.Namespace)
                 *("--devices", str(count), "--channels", "1", "--serial-start", str(serial)),
                 *("--register-rate", "2000", "--video-source", "loop"),
                 *("--video-size", args.size, "--fps", "25", "--bitrate", str(args.bitrate)),
+                *("--log-level", args.serve_log),
             ],
             devices=count,
         )
@@ -520,7 +521,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-sink", dest="sink", action="store_false", help="skip the C peer")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
-        "--serve-log", default="WARNING", help="serve's log level (INFO: a timeline of each open)"
+        "--serve-log",
+        default="WARNING",
+        help="serve's and the simulators' log level (INFO: a timeline of each open)",
     )
     parser.add_argument("--role", choices=["view"], help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)

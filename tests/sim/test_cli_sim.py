@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 
 import pytest
 
@@ -64,3 +66,25 @@ async def test_runs_registers_prints_and_unregisters(
     assert "stopped; 0 devices still registered" in out
     assert platform.registrar.bindings == {}
     assert platform.endpoint.stats.auth_successes >= 6  # 3 registrations + 3 unregistrations
+
+
+async def _sim_stderr(platform: LoopbackPlatform, *extra: str) -> str:
+    code = "import sys; from sightline.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-c", code, "sim", "--server", f"127.0.0.1:{platform.udp.port}"),
+        *("--server-id", SERVER_ID, "--password", "not-the-password", "--devices", "1"),
+        *("--local-host", "127.0.0.1", "--duration", "1.5", "--retry-s", "30", *extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err
+    return err.decode()
+
+
+async def test_log_level_info_shows_why_devices_fail(platform: LoopbackPlatform) -> None:
+    # a wrong password: the platform answers 403 and the device logs why it is not registered
+    err = await _sim_stderr(platform, "--log-level", "INFO")
+    assert "INFO" in err and "registration failed" in err
+    # the default (WARNING) keeps such routine events quiet
+    assert "registration failed" not in await _sim_stderr(platform)

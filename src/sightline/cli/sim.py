@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from sightline.errors import ConfigError
+from sightline.logs import setup_logging
 from sightline.sim.audio import SimAudio
 from sightline.sim.config import DeviceGroup, SimConfig, Transport, VideoSource
 from sightline.sim.host import SimHost
@@ -50,6 +51,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sim.add_argument("--local-host", help="address to bind and advertise (default: automatic)")
     sim.add_argument("--local-port", type=int, default=0, help="UDP port to bind (0: any)")
     sim.add_argument("--duration", type=float, help="stop after this many seconds")
+    sim.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default="WARNING",
+        help="log to stderr from this level (INFO: each call, registration failure and stream)",
+    )
     video = sim.add_argument_group("live video (sent when the platform INVITEs a channel)")
     video.add_argument("--codec", choices=[c.value for c in VideoCodec], default="h264")
     video.add_argument("--video-size", default="640x360", help="WIDTHxHEIGHT, at least 320x180")
@@ -210,6 +217,7 @@ async def run_async(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point for ``sightline sim`` (uvloop when available)."""
+    setup_logging(args.log_level)
     try:
         import uvloop
     except ImportError:  # uvloop is optional off Linux
