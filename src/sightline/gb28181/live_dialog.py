@@ -110,6 +110,7 @@ class MediaCalls:
     ) -> MediaCall:
         """Send the INVITE, ACK its 2xx and return the call; raises a device error."""
         request = invite_request(self.addressing, channel_id, offer, self.contact(peer))
+        log.info("call %s to %s for channel %s: INVITE", request.call_id, device_id, channel_id)
         task = asyncio.ensure_future(self._endpoint.request(request, peer, self.timeout_s))
         try:
             response = await asyncio.shield(task)
