@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -100,14 +101,44 @@ async def test_unknown_user_costs_as_much_as_a_wrong_password(auth: AuthService)
     assert 0.5 < u / k < 2.0
 
 
-async def test_a_disabled_account_cannot_log_in(auth: AuthService, sqlite_db: Database) -> None:
+async def test_a_disabled_account_cannot_log_in(
+    auth: AuthService, sqlite_db: Database, clock: FakeClock
+) -> None:
     token, claims = await auth.login("operator", "op-secret", None)
+    # disabled behind this service's back, as another node would
     async with sqlite_db.session() as session:
         await UserRepository(session).set_disabled(claims.user_id, True)
     with pytest.raises(LoginFailed):
         await auth.login("operator", "op-secret", None)
+    # a token is checked against the access snapshot, which sees the change once reloaded
+    clock.now += auth.access.ttl_s
+    await auth.authenticate(token)  # served from the snapshot in hand; a reload starts
+    await auth.access.settled()
     with pytest.raises(RevokedToken):
         await auth.authenticate(token)
+
+
+async def test_disabling_an_account_ends_its_tokens_at_once(auth: AuthService) -> None:
+    token, claims = await auth.login("operator", "op-secret", None)
+    other, _ = await auth.login("operator", "op-secret", None)
+    await auth.set_disabled(claims.user_id, True)
+    for each in (token, other):
+        with pytest.raises(RevokedToken):
+            await auth.authenticate(each)
+
+
+async def test_an_account_the_snapshot_does_not_know_yet_is_read_from_the_database(
+    auth: AuthService, sqlite_db: Database
+) -> None:
+    # created behind the service's back (another node): the snapshot has not loaded it
+    async with sqlite_db.session() as session:
+        user = await UserRepository(session).create(
+            "late", hash_password("late-secret"), datetime.now(UTC), display_name="late"
+        )
+    assert user.id not in auth.access.snapshot.members
+    token, _ = await auth.login("late", "late-secret", None)
+    principal = await auth.authenticate(token)
+    assert (principal.user_id, principal.username, principal.is_admin) == (user.id, "late", False)
 
 
 async def test_username_lockout(auth: AuthService, clock: FakeClock) -> None:
