@@ -23,7 +23,10 @@ serve (with its worker processes), the simulators and the viewers, the load aver
 Then, with everything stopped, the physical limit: ``udp_sink.c`` (epoll + recvmmsg) fed by
 ``media_streams.py``'s sender at each K, and the ratio of CPU per datagram.
 
-``--profile S`` samples serve with py-spy for S seconds at the largest K.
+``--profile S`` samples serve with py-spy for S seconds at the largest K. With ``--keep`` the
+work directory keeps serve's and the simulators' logs (``--serve-log INFO`` for a line per
+step of each open) and ``opens.jsonl``: per open, the viewer's wall clock at POST /live, its
+answer, the WebSocket connected and the first fMP4 byte, to line up with those logs.
 
 Run: ``.venv/bin/python benchmarks/media_serve.py --streams 100,250,500``
 """
@@ -243,6 +246,8 @@ def open_streams(run: Run, channels: list[str], at_once: int) -> tuple[list[floa
     answers = ask_all(run.viewers, [f"open {each} " + " ".join(channels[i::n]) for i in range(n)])
     times = [float(t) for a in answers for t in a["times"]]
     failed = [str(f) for a in answers for f in a["failed"]]
+    with (run.work / "opens.jsonl").open("a") as steps:  # each open's steps, wall clock
+        steps.writelines(json.dumps(s) + "\n" for a in answers for s in a["steps"])
     return times, failed
 
 

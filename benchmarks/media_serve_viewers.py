@@ -4,8 +4,10 @@ Driven over stdin/stdout, one JSON line per answer, so the benchmark can run sev
 and read their counters at the same moments:
 
     open N IDS...   POST /live for each channel (at most N at a time) and play its WebSocket
-                    URL; answers {"times": [s, ...], "failed": ["id: why", ...]}, the seconds
-                    from POST /live to the first fMP4 byte of each stream
+                    URL; answers {"times": [s, ...], "failed": ["id: why", ...], "steps":
+                    [[id, post, answered, connected, first byte], ...]}: the seconds from
+                    POST /live to the first fMP4 byte of each stream, and each step's wall
+                    clock (to line up with the server's and simulators' logs)
     mark            {"at": monotonic, "streams": {id: [bytes, fragments, max_gap_s]}}, the
                     gap being the longest silence of the stream since the previous mark
     quit            close every stream and end
@@ -53,6 +55,7 @@ class Viewers:
         self.streams: dict[str, Stream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.http: httpx.AsyncClient | None = None
+        self.steps: list[list[object]] = []  # per open: id, then wall-clock times of its steps
 
     async def login(self) -> None:
         """One bearer token for every POST /live."""
@@ -78,22 +81,29 @@ class Viewers:
                 except Exception as exc:  # reported, the run goes on with the others
                     failed.append(f"{channel}: {type(exc).__name__}: {exc}"[:300])
 
+        self.steps = []
         await asyncio.gather(*(one(c) for c in channels))
-        return {"times": times, "failed": failed}
+        return {"times": times, "failed": failed, "steps": self.steps}
 
     async def _start(self, channel: str) -> float:
         assert self.http is not None
         started = time.monotonic()
+        steps: list[object] = [channel, time.time()]
+        self.steps.append(steps)
         live = await self.http.post(f"/api/v1/channels/{channel}/live")
+        steps.append(time.time())
         live.raise_for_status()
         # offers permessage-deflate, as browsers do (serve declines it: video does not compress)
         ws = await connect(live.json()["urls"]["ws"], max_size=None)
+        steps.append(time.time())
         first: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         stream = self.streams[channel] = Stream()
         task = asyncio.create_task(self._play(ws, stream, first))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return await first - started
+        at = await first
+        steps.append(time.time() - (time.monotonic() - at))
+        return at - started
 
     async def _play(
         self, ws: ClientConnection, stream: Stream, first: asyncio.Future[float]
