@@ -382,8 +382,9 @@ class AccessSettings(_Section):
         default=5.0,
         gt=0,
         le=300,
-        description="the in-memory access model is reloaded at least this often (other "
-        "nodes' changes, moved channels); this node's own changes apply at once",
+        description="the in-memory access model (grants, accounts, channel placements) is "
+        "reloaded in the background once older than this, for other nodes' changes; this "
+        "node's own changes apply at once",
     )
     sensitive_approvals: int = Field(
         default=2, ge=1, le=5, description="approvals an export or unmasked-view request needs"
