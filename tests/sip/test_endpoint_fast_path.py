@@ -224,19 +224,32 @@ class FastHandler:
         return LiteAnswer(200, [("Expires", request.fields["expires"])])
 
 
-async def test_a_fast_answer_is_sent_retired_and_resent_for_retransmissions(
-    server: tuple[SipEndpoint, int], client: Client
-) -> None:
-    endpoint, port = server
+def _both_paths(
+    endpoint: SipEndpoint,
+    method: str,
+    status: int,
+    *,
+    to_tag: str | None = None,
+    marker: bytes = b"",
+) -> tuple[list[IncomingRequest], FastHandler]:
+    """A full-path handler answering ``status`` (its requests in the list) and a fast one."""
     full: list[IncomingRequest] = []
     fast = FastHandler()
 
     def handler(incoming: IncomingRequest) -> Response:
         full.append(incoming)
-        return build_response(incoming.request, 500)
+        return build_response(incoming.request, status, to_tag=to_tag)
 
-    endpoint.on("REGISTER", handler)
-    endpoint.on_fast("REGISTER", fast)
+    endpoint.on(method, handler)
+    endpoint.on_fast(method, fast, marker=marker)
+    return full, fast
+
+
+async def test_a_fast_answer_is_sent_retired_and_resent_for_retransmissions(
+    server: tuple[SipEndpoint, int], client: Client
+) -> None:
+    endpoint, port = server
+    full, fast = _both_paths(endpoint, "REGISTER", 500)
     data = _request("REGISTER", client.port, "lite1")
     await client.send(data, port)
     first = await client.recv()
@@ -255,15 +268,7 @@ async def test_a_declined_or_unusual_request_takes_the_full_path(
     server: tuple[SipEndpoint, int], client: Client
 ) -> None:
     endpoint, port = server
-    full: list[IncomingRequest] = []
-
-    def handler(incoming: IncomingRequest) -> Response:
-        full.append(incoming)
-        return build_response(incoming.request, 403, to_tag="t3")
-
-    fast = FastHandler()
-    endpoint.on("REGISTER", handler)
-    endpoint.on_fast("REGISTER", fast)
+    full, fast = _both_paths(endpoint, "REGISTER", 403, to_tag="t3")
     fast.decline = True
     await client.send(_request("REGISTER", client.port, "lite2"), port)
     assert (await client.recv()).startswith(b"SIP/2.0 403 ")
@@ -285,15 +290,7 @@ async def test_with_a_marker_only_datagrams_containing_it_are_scanned(
     server: tuple[SipEndpoint, int], client: Client
 ) -> None:
     endpoint, port = server
-    full: list[IncomingRequest] = []
-
-    def handler(incoming: IncomingRequest) -> Response:
-        full.append(incoming)
-        return build_response(incoming.request, 202, to_tag="t6")
-
-    fast = FastHandler()
-    endpoint.on("MESSAGE", handler)
-    endpoint.on_fast("MESSAGE", fast, marker=b"Keepalive")
+    full, fast = _both_paths(endpoint, "MESSAGE", 202, to_tag="t6", marker=b"Keepalive")
 
     def message(branch: str, body: bytes) -> bytes:
         head = _request("MESSAGE", client.port, branch).replace(
