@@ -142,6 +142,12 @@ def head_lines(data: bytes, limits: Limits, *, body: bool = False) -> list[str] 
     """The lines of a datagram's plain head (ASCII, CRLF endings, within the line and header
     limits), or None for anything else; with ``body`` False, also None if anything follows the
     head."""
+    split = _split_head(data, limits, body=body)
+    return None if split is None else split[0]
+
+
+def _split_head(data: bytes, limits: Limits, *, body: bool) -> tuple[list[str], int] | None:
+    """:func:`head_lines` and the head's length (where the blank line starts)."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or (end + 4 != len(data) and not body):
         return None
@@ -154,17 +160,17 @@ def head_lines(data: bytes, limits: Limits, *, body: bool = False) -> list[str] 
         return None  # a bare CR or LF
     if breaks > limits.max_headers or max(map(len, lines)) > limits.max_line_bytes:
         return None
-    return lines
+    return lines, end
 
 
 def scan_request(data: bytes, limits: Limits) -> LiteRequest | None:
     """Read a simple UDP request, or return None for anything else (see the module doc)."""
     if len(data) > MAX_LITE_BYTES or len(data) > limits.max_message_bytes:
         return None
-    lines = head_lines(data, limits, body=True)
-    if lines is None:
+    split = _split_head(data, limits, body=True)
+    if split is None:
         return None
-    head = data.find(b"\r\n\r\n")  # found by head_lines: the head's length
+    lines, head = split
     body = data[head + 4 :]
     if head > limits.max_header_bytes or len(body) > limits.max_body_bytes:
         return None  # the full path says which limit
