@@ -89,6 +89,7 @@ bench: install bench-deps
 	$(BIN)/python benchmarks/audio_transcode.py
 	$(BIN)/python benchmarks/recording.py --channels 200 --seconds 30
 	$(BIN)/python benchmarks/permission_check.py
+	$(BIN)/python benchmarks/db_under_load.py
 	$(BIN)/python benchmarks/media_streams.py --streams 100,250,400,500
 	$(BIN)/python benchmarks/media_serve.py --streams 100,250,400,500
 	$(BIN)/python benchmarks/sim_streams.py --streams 50,200

@@ -79,9 +79,9 @@ _RECORDING_SHUTDOWN_S = 5.0
 # The database driver (aiosqlite: a thread per connection) and executor jobs run in threads.
 # With the loop busy (hundreds of streams), a thread waiting for the GIL gets it only when the
 # switch interval forces a hand-over, several times per query: at CPython's 5 ms a one-row
-# SELECT took seconds (9 s p50 against a loop of 0.3 ms callbacks; 27 ms at 1 ms), and live
-# opens queued behind access and directory reads for up to a minute. Only a waiting thread
-# triggers a switch, so an idle one costs nothing.
+# read took seconds (12.8 s p50 against a loop of 0.3 ms callbacks, 28.7 ms at 1 ms:
+# benchmarks/db_under_load.py), and live opens queued behind access and directory reads for
+# up to a minute. Only a waiting thread triggers a switch, so an idle one costs nothing.
 GIL_SWITCH_INTERVAL_S = 0.001
 _WS_MAX_MESSAGE = 64 * 1024  # bytes a WebSocket client may send in one message
 
