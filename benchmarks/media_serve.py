@@ -23,6 +23,9 @@ serve (with its worker processes), the simulators and the viewers, the load aver
 Then, with everything stopped, the physical limit: ``udp_sink.c`` (epoll + recvmmsg) fed by
 ``media_streams.py``'s sender at each K, and the ratio of CPU per datagram.
 
+``--workers N`` runs serve with ``media.workers = N``: live video received and delivered by
+N worker processes (the play URLs name their ports), SIP and the API in the main process.
+
 ``--profile S`` samples serve with py-spy for S seconds at the largest K. With ``--keep`` the
 work directory keeps serve's and the simulators' logs (``--serve-log INFO`` for a line per
 step of each open) and ``opens.jsonl``: per open, the viewer's wall clock at POST /live, its
@@ -182,8 +185,13 @@ def rtp_counters(server: SightlineProcess) -> tuple[float, float]:
     return packets, lost
 
 
-def start_server(work: Path, ports: int, log_level: str = "WARNING") -> SightlineProcess:
-    """``serve`` with an RTP port range for every stream and SIP limits for one source."""
+def start_server(
+    work: Path, ports: int, log_level: str = "WARNING", workers: int = 0
+) -> SightlineProcess:
+    """``serve`` with an RTP port range for every stream and SIP limits for one source; with
+    ``workers`` media workers, each worker's share of the range holds every stream."""
+    if workers:
+        ports = (ports // workers + 2) * (workers + 1)
     data = work / "serve"
     data.mkdir()
     return start_sightline(
@@ -194,6 +202,7 @@ def start_server(work: Path, ports: int, log_level: str = "WARNING") -> Sightlin
             "SIGHTLINE_LOG__LEVEL": log_level,
             "SIGHTLINE_MEDIA__RTP_PORTS": f"{FIRST_RTP_PORT}-{FIRST_RTP_PORT + ports - 1}",
             "SIGHTLINE_MEDIA__GRACE_S": "2",
+            "SIGHTLINE_MEDIA__WORKERS": str(workers),
             "SIGHTLINE_SIP__RATE_PER_SOURCE": "1000000",
             "SIGHTLINE_SIP__RATE_BURST": "1000000",
             "SIGHTLINE_SIP__BAN_AFTER_FAILURES": "1000000",
@@ -425,7 +434,7 @@ def bench(args: argparse.Namespace, work: Path) -> list[Level]:
         f" {cost:.1f} us of CPU per frame",
         flush=True,
     )
-    server = start_server(work, 2 * devices + 64, args.serve_log)
+    server = start_server(work, 2 * devices + 64, args.serve_log, args.workers)
     sims: list[Simulator] = []
     viewers: list[ViewerProcess] = []
     levels: list[Level] = []
@@ -519,6 +528,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--size", default="1280x720", help="the simulator's WIDTHxHEIGHT")
     parser.add_argument("--sims", type=int, default=2, help="simulator processes")
+    parser.add_argument("--workers", type=int, default=0, help="serve's media.workers")
     parser.add_argument("--viewers", type=int, default=1, help="viewer processes")
     parser.add_argument("--open-at-once", type=int, default=16, help="concurrent opens")
     parser.add_argument("--burst", type=int, default=16, help="opened at once at the end")

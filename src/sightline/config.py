@@ -14,7 +14,15 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -230,6 +238,21 @@ class MediaSettings(_Section):
     rtsp_port: int | None = Field(
         default=8554, ge=1, le=65535, description="RTSP output of live channels; empty disables it"
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="media worker processes that receive and deliver live video, each on a core "
+        "and a share of rtp_ports, with play URLs on their own HTTP port; 0 keeps live video in "
+        "the main process",
+    )
+    worker_http_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="HTTP port of the first media worker (the next ones count up from it); "
+        "0 lets each take a free port",
+    )
 
     @field_validator("rtp_ports")
     @classmethod
@@ -256,6 +279,16 @@ class MediaSettings(_Section):
                 f"media.transport must be udp, tcp-passive or tcp-active, not {value!r}"
             )
         return lowered
+
+    @model_validator(mode="after")
+    def _ports_for_workers(self) -> MediaSettings:
+        low, high = self.rtp_port_range
+        if self.workers and high - low + 1 < 2 * (self.workers + 1):
+            raise ValueError(
+                f"media.rtp_ports {self.rtp_ports} is too small for {self.workers} media workers: "
+                f"each process needs at least two ports"
+            )
+        return self
 
     @property
     def rtp_port_range(self) -> tuple[int, int]:

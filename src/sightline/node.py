@@ -36,6 +36,7 @@ from sightline.directory import DirectoryService
 from sightline.events import AlarmReceived, EventBus
 from sightline.gb28181.devices import DeviceManager
 from sightline.gb28181.live import LiveService
+from sightline.gb28181.live_workers import MediaWorkers
 from sightline.gb28181.record_source import DeviceRecordSource
 from sightline.gb28181.register_workers import RegisterWorkers
 from sightline.gb28181.registrar import Registrar
@@ -52,6 +53,7 @@ from sightline.media.recording import (
 )
 from sightline.media.rtsp_server import RtspServer
 from sightline.node_media import build_media
+from sightline.node_media_workers import start_media_workers
 from sightline.node_rtsp import RtspGate
 from sightline.node_sip import digest_server, sip_endpoint, tls_context, worker_config
 from sightline.sip.endpoint import IncomingRequest, SipEndpoint
@@ -181,6 +183,7 @@ class Node:
         self.device_records: DeviceRecordSource | None = None
         self.playback: PlaybackSessions | None = None
         self.downloads: Downloads | None = None
+        self.media_workers: MediaWorkers | None = None
         self.admin_created = False
         self.listening = Listening()
         self._http: _EmbeddedServer | None = None
@@ -234,6 +237,7 @@ class Node:
         await self._start_rtsp()
         await self._start_recording()
         self._start_access()
+        await self._start_media_workers()
         await self._start_http()
         self._tasks.append(asyncio.ensure_future(self._housekeeping()))
         self._tasks.append(asyncio.ensure_future(self.loop_lag.run()))
@@ -385,6 +389,24 @@ class Node:
         alarms = self.bus.subscribe(AlarmReceived)
         self._tasks.append(asyncio.ensure_future(self.recording.follow_alarms(alarms)))
 
+    async def _start_media_workers(self) -> None:
+        """``media.workers`` processes for live video (node_media_workers)."""
+        if self.settings.media.workers == 0:
+            return
+        assert self.secrets is not None and self.live is not None
+        assert self.auth is not None and self.stream_tokens is not None
+        self.media_workers, views = await start_media_workers(
+            self.settings,
+            server_key=self.secrets.server_key,
+            live=self.live,
+            auth=self.auth,
+            tokens=self.stream_tokens,
+            masks=self.masked is not None,
+            audit=self.audit,
+            ws_max_message=_WS_MAX_MESSAGE,
+        )
+        self._tasks.append(asyncio.ensure_future(views.run()))
+
     def _registry(self) -> CollectorRegistry:
         registry = build_registry(self.stats, self._stream_snapshots)
         register_runtime(registry, self.loop_lag)
@@ -396,6 +418,11 @@ class Node:
 
     def _stream_snapshots(self) -> list[StreamSnapshot]:
         live = self.hub.snapshot() if self.hub is not None else []
+        if self.media_workers is not None:
+            # a stream relayed here is counted where it is received, in its worker
+            workers = self.media_workers.snapshots()
+            received = {s.key for s in workers}
+            live = [s for s in live if s.key not in received] + workers
         return live + (self.playback.hub.snapshot() if self.playback is not None else [])
 
     async def _device_of(self, channel_id: str) -> str | None:
@@ -463,6 +490,7 @@ class Node:
                 stream_tokens=self.stream_tokens,
                 masked=self.masked,
                 rtsp_port=self.rtsp.port if self.rtsp is not None else None,
+                live_worker_port=self.media_workers.assign if self.media_workers else None,
                 audit=self.audit,
                 access=self.access,
                 database=self.database,
@@ -536,6 +564,9 @@ class Node:
                 async with asyncio.timeout(_RECORDING_SHUTDOWN_S):
                     await self.recording.stop()
             self.recording = None
+        if self.media_workers is not None:
+            await self.media_workers.stop()  # their streams end; the main process sends BYE
+            self.media_workers = None
         # BYE to every device still streaming: best effort, a gone device must not hold the
         # shutdown for a whole SIP timeout
         with contextlib.suppress(TimeoutError):

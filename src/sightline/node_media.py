@@ -18,6 +18,7 @@ from sightline.config import Settings
 from sightline.gb28181.devices import DeviceManager
 from sightline.gb28181.live import LiveService, advertised_media_host
 from sightline.gb28181.live_dialog import MediaCalls
+from sightline.gb28181.live_workers import split_ports
 from sightline.gb28181.record_source import DeviceRecordSource
 from sightline.gb28181.records import device_zone
 from sightline.gb28181.ssrc import SsrcAllocator
@@ -68,7 +69,8 @@ def build_media(
         calls=calls,
         devices=devices,
         hub=hub,
-        ports=RtpPortAllocator.from_range(media.rtp_port_range),
+        # with media workers, the first slice (playback, downloads, live while none runs)
+        ports=RtpPortAllocator.from_range(split_ports(*media.rtp_port_range, media.workers)[0]),
         ssrc=SsrcAllocator(settings.sip.id),
         settings=media,
         media_host=advertised_media_host(settings),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from sightline.api.routers import (
     ui,
     users,
 )
+from sightline.api.routers.masks import Admission
 from sightline.config import WebSettings
 from sightline.directory import DirectoryService
 from sightline.gb28181.live import LiveService
@@ -53,7 +55,7 @@ from sightline.media.playback_sessions import PlaybackSessions
 from sightline.media.recording import RecordingService
 from sightline.store import Database
 
-__all__ = ["MAX_BODY_BYTES", "ApiContext", "BodyLimit", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "ApiContext", "BodyLimit", "create_app", "create_media_app"]
 
 # Every request body of the API is a small JSON object; anything larger is an attack or a bug.
 MAX_BODY_BYTES = 64 * 1024
@@ -93,6 +95,8 @@ class ApiContext:
     playback: PlaybackSessions | None = None
     downloads: Downloads | None = None
     max_record_days: int = 31
+    # channel → HTTP port of the media worker to play it (None: the main process plays it)
+    live_worker_port: Callable[[str], int | None] | None = None
 
 
 class BodyLimit:
@@ -149,6 +153,31 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
+def create_media_app(
+    *, live: object, stream_tokens: StreamTokens, audit: AuditSink, admission: Admission
+) -> FastAPI:
+    """The app of a media worker process: only the live fMP4 routes (WebSocket and HTTP).
+
+    ``live`` is the worker's :class:`~sightline.gb28181.live_remote.RemoteLive` (hub, opener,
+    leave: what the routes use of a LiveService); ``admission`` asks the main process whether
+    a view may run here before its first frame (``masks.masked_stream``)."""
+    app = FastAPI(title="sightline media worker", openapi_url=None, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.state.audit = audit
+    app.state.live = live
+    app.state.stream_tokens = stream_tokens
+    app.state.admission = admission
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: answers without login."""
+        return {"status": "ok"}
+
+    app.include_router(media.router)
+    return app
+
+
 def create_app(ctx: ApiContext) -> FastAPI:
     """Build the application for one node."""
     app = FastAPI(
@@ -186,6 +215,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             app.state.live = ctx.live
             app.state.stream_tokens = ctx.stream_tokens
             app.state.rtsp_port = ctx.rtsp_port
+            app.state.live_worker_port = ctx.live_worker_port
             app.include_router(live.router)
             app.include_router(media.router)
             if ctx.masked is not None:

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sightline.config import MediaSettings, Settings
 from sightline.gb28181.commands import Addressing
@@ -46,7 +46,7 @@ from sightline.gb28181.invite import (
 from sightline.gb28181.live_dialog import MediaCall, MediaCalls
 from sightline.gb28181.sdp import SdpError
 from sightline.gb28181.ssrc import SsrcAllocator, SsrcVerdict, StreamKind, matches
-from sightline.media.hub import Opener, StreamEndedError, StreamHub, StreamKey, Viewer
+from sightline.media.hub import Opener, StreamEndedError, StreamHub, StreamKey, Upstream, Viewer
 from sightline.media.ports import RtpPortAllocator
 from sightline.media.ps_frames import AccessUnit
 from sightline.media.receiver import (
@@ -59,6 +59,8 @@ from sightline.media.receiver import (
 from sightline.media.stats import ReceiverSnapshot
 
 __all__ = [
+    "Call",
+    "CallEnder",
     "ChannelLocator",
     "DeviceSessions",
     "LiveService",
@@ -66,7 +68,11 @@ __all__ = [
     "OfferMaker",
     "UnknownChannelError",
     "advertised_media_host",
+    "answer_of",
+    "connect_active",
     "media_transport",
+    "start_receiver",
+    "transport_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +97,28 @@ class UnknownChannelError(Gb28181Error, LookupError):
     """No device is known to serve this channel."""
 
 
+class Call(Protocol):
+    """What a live stream needs of its call: who it is with, and the device's BYE."""
+
+    device_id: str
+    channel_id: str
+    ended_by_device: bool
+    on_bye: Callable[[], None] | None
+
+    @property
+    def call_id(self) -> str:
+        """The call's Call-ID, for log lines."""
+        ...
+
+
+class CallEnder(Protocol):
+    """Who hangs a call up: :class:`MediaCalls` here, the main process for a media worker."""
+
+    async def hang_up(self, call: Any) -> None:
+        """Send BYE (once) and forget the call; errors are logged, not raised."""
+        ...
+
+
 class DeviceSessions(Protocol):
     """The part of :class:`~sightline.gb28181.devices.DeviceManager` live view needs."""
 
@@ -107,6 +135,11 @@ def media_transport(name: str) -> MediaTransport:
         raise ValueError(f"unknown media transport {name!r}") from None
 
 
+def transport_name(transport: MediaTransport) -> str:
+    """The ``media.transport`` name of a MediaTransport (``udp``, ``tcp-passive``, ...)."""
+    return next(name for name, value in _TRANSPORTS.items() if value is transport)
+
+
 def advertised_media_host(settings: Settings) -> str:
     """The address put in SDP offers: media.host, sip.external_host, sip.host, 127.0.0.1."""
     for candidate in (settings.media.host, settings.sip.external_host, settings.sip.host):
@@ -121,8 +154,8 @@ class LiveUpstream:
     def __init__(
         self,
         *,
-        call: MediaCall,
-        calls: MediaCalls,
+        call: Call,
+        calls: CallEnder,
         receiver: RtpReceiver,
         offer: InviteOffer,
         answer: MediaAnswer,
@@ -249,6 +282,9 @@ class LiveService:
         self._locate = locate
         self._transport_for = transport_for
         self._default_transport = media_transport(settings.transport)
+        # media workers (live_workers): the channel's stream relayed from the worker that
+        # receives it; None when no worker is running (then the stream is received here)
+        self.relay: Callable[[str], Awaitable[Upstream | None]] | None = None
 
     @property
     def addressing(self) -> Addressing:
@@ -260,7 +296,7 @@ class LiveService:
     def opener(self, channel_id: str) -> Opener:
         """The hub opener for a channel's live stream."""
 
-        async def open_live() -> LiveUpstream:
+        async def open_live() -> Upstream:
             return await self.open_upstream(channel_id)
 
         return open_live
@@ -284,6 +320,10 @@ class LiveService:
         async with self.view(channel_id) as viewer:
             return await anext(viewer)
 
+    def session(self, device_id: str) -> DeviceSession | None:
+        """The device's session while it is online."""
+        return self._devices.session(device_id)
+
     async def device_for(self, channel_id: str) -> DeviceSession:
         """The online session of the device serving the channel."""
         device_id = await self._locate(channel_id) if self._locate is not None else None
@@ -303,18 +343,37 @@ class LiveService:
         chosen = self._transport_for(device_id) if self._transport_for is not None else None
         return chosen or self._default_transport
 
-    async def open_upstream(self, channel_id: str) -> LiveUpstream:
-        """INVITE the channel's device and return its stream (the hub's opener)."""
+    def play_offer(
+        self, channel_id: str, ssrc: str, port: int, transport: MediaTransport
+    ) -> InviteOffer:
+        """The ``s=Play`` offer for a live call of the channel to a receiver on ``port``."""
+        return build_play_offer(
+            platform_id=self.addressing.platform_id,
+            channel_id=channel_id,
+            ssrc=ssrc,
+            media_ip=self.media_host,
+            media_port=port,
+            transport=transport,
+        )
+
+    def book_ssrc(self, kind: StreamKind) -> str:
+        """An SSRC unique on the platform until :meth:`release_ssrc` (SsrcExhausted if none)."""
+        return self._ssrc.allocate(kind)
+
+    def release_ssrc(self, ssrc: str) -> None:
+        """Give back an SSRC from :meth:`book_ssrc`."""
+        self._ssrc.release(ssrc)
+
+    async def open_upstream(self, channel_id: str) -> Upstream:
+        """The channel's live stream (the hub's opener): relayed from the media worker that
+        receives it when the node has workers (``relay``), else INVITEd to a receiver here."""
+        if self.relay is not None:
+            relayed = await self.relay(channel_id)
+            if relayed is not None:
+                return relayed
 
         def play_offer(ssrc: str, port: int, transport: MediaTransport) -> InviteOffer:
-            return build_play_offer(
-                platform_id=self.addressing.platform_id,
-                channel_id=channel_id,
-                ssrc=ssrc,
-                media_ip=self.media_host,
-                media_port=port,
-                transport=transport,
-            )
+            return self.play_offer(channel_id, ssrc, port, transport)
 
         return await self.open_call(channel_id, StreamKind.LIVE, play_offer)
 
@@ -333,15 +392,16 @@ class LiveService:
         receiver: RtpReceiver | None = None
         call: MediaCall | None = None
         try:
-            receiver = await self._receiver(transport, ssrc)
+            receiver = await start_receiver(self._ports, self.settings, transport, ssrc)
             port = receiver.port or _ACTIVE_PLACEHOLDER_PORT
             offer = make_offer(ssrc, port, transport)
             call = await self.calls.invite(device_id, channel_id, session.peer, offer)
-            answer = self._answer(call, offer)
+            response = call.response
+            answer = answer_of(call, response.status, response.body, offer)
             if answer.ssrc is not None and answer.ssrc != offer.ssrc:
                 receiver.pipeline.expected_ssrc = int(answer.ssrc)  # the answer's SSRC rules
             if isinstance(receiver, TcpActiveRtpReceiver):
-                await self._connect(receiver, call, answer)
+                await connect_active(receiver, call, answer, self.settings.invite_timeout_s)
             log.info(
                 "channel %s of device %s: %s over %s, port %d, SSRC %s (call %s)",
                 channel_id,
@@ -371,48 +431,55 @@ class LiveService:
     def _release(self, ssrc: str) -> None:
         self._ssrc.release(ssrc)
 
-    async def _receiver(self, transport: MediaTransport, ssrc: str) -> RtpReceiver:
-        options = ReceiverOptions(
-            host=self.settings.bind_host,
-            expected_ssrc=int(ssrc),
-            accept_ssrc_mismatch=self.settings.accept_ssrc_mismatch,
+
+async def start_receiver(
+    ports: RtpPortAllocator, settings: MediaSettings, transport: MediaTransport, ssrc: str
+) -> RtpReceiver:
+    """A receiver for a call's media: listening (UDP, TCP passive) or ready to connect."""
+    options = ReceiverOptions(
+        host=settings.bind_host,
+        expected_ssrc=int(ssrc),
+        accept_ssrc_mismatch=settings.accept_ssrc_mismatch,
+    )
+    if transport is MediaTransport.UDP:
+        return await UdpRtpReceiver(ports, options).start()
+    if transport is MediaTransport.TCP_PASSIVE:
+        return await TcpPassiveRtpReceiver(ports, options).start()
+    return TcpActiveRtpReceiver(ports, options)  # connects after the answer
+
+
+def answer_of(call: Call, status: int, body: bytes | str, offer: InviteOffer) -> MediaAnswer:
+    """The device's SDP answer, its departures from the offer logged; DeviceRejectedError
+    when it cannot be used."""
+    try:
+        answer = parse_answer(body)
+    except SdpError as exc:
+        raise DeviceRejectedError(
+            f"device {call.device_id} answered with unusable SDP: {exc}", status=status
+        ) from None
+    for issue in check_answer(offer, answer):
+        log.warning(
+            "channel %s of device %s (call %s): %s (offered %s, answered %s %s, y=%s)",
+            call.channel_id,
+            call.device_id,
+            call.call_id,
+            issue.value,
+            offer.ssrc,
+            answer.transport.value,
+            answer.setup.value if answer.setup else "-",
+            answer.ssrc,
         )
-        if transport is MediaTransport.UDP:
-            return await UdpRtpReceiver(self._ports, options).start()
-        if transport is MediaTransport.TCP_PASSIVE:
-            return await TcpPassiveRtpReceiver(self._ports, options).start()
-        return TcpActiveRtpReceiver(self._ports, options)  # connects after the answer
+    return answer
 
-    def _answer(self, call: MediaCall, offer: InviteOffer) -> MediaAnswer:
-        try:
-            answer = parse_answer(call.response.body)
-        except SdpError as exc:
-            raise DeviceRejectedError(
-                f"device {call.device_id} answered with unusable SDP: {exc}",
-                status=call.response.status,
-            ) from None
-        issues = check_answer(offer, answer)
-        for issue in issues:
-            log.warning(
-                "channel %s of device %s (call %s): %s (offered %s, answered %s %s, y=%s)",
-                call.channel_id,
-                call.device_id,
-                call.call_id,
-                issue.value,
-                offer.ssrc,
-                answer.transport.value,
-                answer.setup.value if answer.setup else "-",
-                answer.ssrc,
-            )
-        return answer
 
-    async def _connect(
-        self, receiver: TcpActiveRtpReceiver, call: MediaCall, answer: MediaAnswer
-    ) -> None:
-        try:
-            await receiver.start(answer.ip, answer.port, timeout_s=self.settings.invite_timeout_s)
-        except (TimeoutError, OSError) as exc:
-            raise DeviceTimeoutError(
-                f"cannot connect to device {call.device_id}'s media port "
-                f"{answer.ip}:{answer.port}: {exc or 'timed out'}"
-            ) from None
+async def connect_active(
+    receiver: TcpActiveRtpReceiver, call: Call, answer: MediaAnswer, timeout_s: float
+) -> None:
+    """TCP active: connect to the port the device answered with."""
+    try:
+        await receiver.start(answer.ip, answer.port, timeout_s=timeout_s)
+    except (TimeoutError, OSError) as exc:
+        raise DeviceTimeoutError(
+            f"cannot connect to device {call.device_id}'s media port "
+            f"{answer.ip}:{answer.port}: {exc or 'timed out'}"
+        ) from None

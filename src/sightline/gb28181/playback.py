@@ -68,8 +68,10 @@ class DevicePlayback:
 
     @property
     def call(self) -> MediaCall:
-        """The SIP call behind the session."""
-        return self.upstream.call
+        """The SIP call behind the session (always this process's: playback is not relayed)."""
+        call = self.upstream.call
+        assert isinstance(call, MediaCall)
+        return call
 
     @property
     def label(self) -> str:

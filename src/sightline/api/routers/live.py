@@ -16,7 +16,7 @@ kept for the grace period, so the player connecting next finds it running.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Literal, cast
@@ -26,7 +26,8 @@ from starlette.requests import HTTPConnection
 
 from sightline.access.audit_events import AuditAction, AuditEvent
 from sightline.access.service import Action, Resource
-from sightline.access.stream_tokens import StreamAction, StreamTokens
+from sightline.access.stream_tokens import StreamAction, StreamClaims, StreamTokens, status_for
+from sightline.access.tokens import TokenError
 from sightline.api.deps import (
     CurrentUser,
     authorize,
@@ -35,6 +36,7 @@ from sightline.api.deps import (
     get_auth,
     record_audit,
 )
+from sightline.api.routers.masks import masked_stream
 from sightline.api.schemas.common import GB_ID_PATTERN, ErrorOut
 from sightline.api.schemas.live import LiveOut, LiveUrls
 from sightline.gb28181.errors import (
@@ -75,6 +77,8 @@ def get_stream_tokens(conn: HTTPConnection) -> StreamTokens:
 
 def failure_of(exc: BaseException, channel_id: str) -> tuple[int, str] | None:
     """The HTTP status and sentence for a live-view failure; None if it is not one."""
+    if isinstance(exc, TokenError):  # a media worker's admission refused the view
+        return status_for(exc), str(exc)
     if isinstance(exc, UnknownChannelError | UnknownDeviceError):
         return 404, f"channel {channel_id} is not known"
     if isinstance(exc, DeviceOfflineError):
@@ -111,8 +115,18 @@ def media_path(channel_id: str) -> str:
     return f"/api/v1/media/live/{channel_id}.mp4"
 
 
-def _urls(request: Request, channel_id: str, token: str, codec: str | None = None) -> LiveUrls:
-    base = str(request.base_url).rstrip("/")
+def _urls(
+    request: Request,
+    channel_id: str,
+    token: str,
+    codec: str | None = None,
+    worker_port: int | None = None,
+) -> LiveUrls:
+    """The play URLs; the fMP4 ones on ``worker_port`` when a media worker plays the channel."""
+    base_url = request.base_url
+    if worker_port is not None:
+        base_url = base_url.replace(port=worker_port)
+    base = str(base_url).rstrip("/")
     ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
     tail = f"{media_path(channel_id)}?token={token}" + (f"&codec={codec}" if codec else "")
     rtsp_port = getattr(request.app.state, "rtsp_port", None)
@@ -122,6 +136,17 @@ def _urls(request: Request, channel_id: str, token: str, codec: str | None = Non
         else None
     )
     return LiveUrls(ws=ws_base + tail, http=base + tail, rtsp=rtsp)
+
+
+async def _worker_port(request: Request, claims: StreamClaims) -> int | None:
+    """The HTTP port of the media worker to play this view (None: this process plays it).
+    Masked views are this process's: their masking runs where the access model is."""
+    assign = cast(
+        Callable[[str], int | None] | None, getattr(request.app.state, "live_worker_port", None)
+    )
+    if assign is None or await masked_stream(request, claims) is not None:
+        return None
+    return assign(claims.channel_id)
 
 
 async def _mime_type(live: LiveService, channel_id: str) -> str | None:
@@ -195,7 +220,7 @@ async def start_live(
     record_audit(request, event)
     return LiveOut(
         channel_id=channel_id,
-        urls=_urls(request, channel_id, token, codec),
+        urls=_urls(request, channel_id, token, codec, await _worker_port(request, claims)),
         token=token,
         expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
         mime_type=mime_type,

@@ -17,7 +17,7 @@ as it is and applies a policy change to the next view started with a token alrea
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -42,6 +42,7 @@ from sightline.api.schemas.masks import MasksIn, MasksOut
 from sightline.media.hub import Opener, StreamKey
 
 __all__ = [
+    "Admission",
     "get_masked_streams",
     "masked_recording_check",
     "masked_stream",
@@ -124,11 +125,20 @@ async def put_masks(
     return MasksOut.of(channel_id, saved)
 
 
+Admission = Callable[[StreamClaims], Awaitable[None]]
+"""A media worker's admission of a view (``app.state.admission``): raises TokenError when the
+view may not run there (token revoked, or its holder is to see the channel masked)."""
+
+
 async def masked_stream(
     conn: HTTPConnection, claims: StreamClaims
 ) -> tuple[StreamKey, Opener] | None:
     """The masked view's hub key and opener if this token's holder lacks the unmasked right on
     the channel; None when they have it (or the node has no masked views)."""
+    admission = cast(Admission | None, getattr(conn.app.state, "admission", None))
+    if admission is not None:  # a media worker: the main process decides, before any frame
+        await admission(claims)
+        return None
     streams = get_masked_streams(conn)
     channel_id = claims.channel_id
     if streams is None:

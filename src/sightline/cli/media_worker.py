@@ -1,0 +1,60 @@
+"""Entry point of one media worker process (started by ``sightline serve``, not by hand).
+
+``python -m sightline.cli.media_worker CONTROL_FD RELAY_FD``: CONTROL_FD is the worker's end of
+a SOCK_SEQPACKET pair whose first packet is its
+:class:`~sightline.gb28181.live_channel.MediaWorkerConfig`; RELAY_FD a stream socket for the
+access units the main process asks for. See :mod:`sightline.gb28181.live_workers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import sys
+
+from sightline.gb28181.live_channel import MediaWorkerConfig, decode
+from sightline.gb28181.packet_channel import MAX_PACKET, ChannelError
+from sightline.logs import setup_logging
+
+__all__ = ["main"]
+
+_GC_THRESHOLDS = (10_000, 10, 10)  # the main process's node.GC_THRESHOLDS
+_GIL_SWITCH_INTERVAL_S = 0.001  # node.GIL_SWITCH_INTERVAL_S (executor jobs, e.g. transcoding)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Read the configuration from the control channel, then serve until the main process
+    closes it."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or not all(a.isdigit() for a in args):
+        print("usage: python -m sightline.cli.media_worker CONTROL_FD RELAY_FD", file=sys.stderr)
+        return 2
+    control = socket.socket(fileno=int(args[0]))
+    relay = socket.socket(fileno=int(args[1]))
+    try:
+        config = decode(control.recv(MAX_PACKET))
+    except (OSError, ChannelError) as exc:
+        print(f"media worker: no configuration: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(config, MediaWorkerConfig):
+        print("media worker: the first packet is not a configuration", file=sys.stderr)
+        return 1
+    setup_logging(config.log_level, config.log_json)
+    from sightline.media_worker import serve_media_worker  # after logging is set up
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional off Linux
+        asyncio.run(serve_media_worker(config, control, relay))
+    else:
+        uvloop.run(serve_media_worker(config, control, relay))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

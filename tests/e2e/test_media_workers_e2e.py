@@ -1,0 +1,173 @@
+"""Live video through media worker processes (``media.workers``): `sightline demo` with a
+simulated camera, the play URLs on a worker's own port, fMP4 over WebSocket decoded by PyAV,
+the same channel over RTSP from the main process (relayed from the worker: one INVITE), the
+worker's stream counters in the main process's /metrics, its views in the audit chain, and a
+revoked grant ending a view the worker serves."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import av
+import httpx
+import pytest
+
+from tests.e2e.server import parse_prometheus, start_sightline
+from tests.e2e.test_access_e2e import _call, _first_channel, _login, _watch_until_revoked
+from tests.e2e.test_live_e2e import _collect
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "workers-admin-pw"
+OPERATOR_PASSWORD = "workers-operator-pw"
+
+
+def _audit(server: object, admin: dict[str, str], action: str) -> list[dict[str, object]]:
+    resp = _call(server, "GET", f"/api/v1/audit?action={action}", admin)  # type: ignore[arg-type]
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    assert isinstance(items, list)
+    return items
+
+
+def test_a_worker_plays_the_channel_and_the_main_process_relays_it(tmp_path: Path) -> None:
+    server = start_sightline(
+        tmp_path,
+        command=("demo", "--ipcs", "1", "--nvr-channels", "0"),
+        env={
+            "SIGHTLINE_ADMIN__PASSWORD": ADMIN_PASSWORD,
+            "SIGHTLINE_MEDIA__RTP_PORTS": "31400-31499",
+            "SIGHTLINE_MEDIA__WORKERS": "2",
+        },
+    )
+    try:
+        admin = _login(server, "admin", ADMIN_PASSWORD)
+        channel = _first_channel(server, admin)
+        live = _call(server, "POST", f"/api/v1/channels/{channel}/live", admin)
+        assert live.status_code == 200, live.text
+        urls = live.json()["urls"]
+        main_port = urlsplit(server.http_url).port
+        worker_port = urlsplit(urls["ws"]).port
+        assert worker_port is not None and worker_port != main_port
+        assert urlsplit(urls["http"]).port == worker_port
+        # a second play URL for the same channel names the same worker
+        again = _call(server, "POST", f"/api/v1/channels/{channel}/live", admin).json()
+        assert urlsplit(again["urls"]["ws"]).port == worker_port
+
+        data, status = asyncio.run(_collect(urls["ws"], 40))
+        assert not [m for m in status if m.get("type") == "error"], status
+        with av.open(io.BytesIO(data), mode="r", format="mp4") as container:
+            frames = list(container.decode(video=0))
+        assert len(frames) >= 30
+        assert (frames[0].width, frames[0].height) == (640, 360)
+
+        # RTSP is the main process's: the worker relays the stream it receives
+        with av.open(
+            urls["rtsp"], mode="r", options={"rtsp_transport": "tcp"}, timeout=15
+        ) as container:
+            rtsp_frames = []
+            for frame in container.decode(video=0):
+                rtsp_frames.append(frame)
+                if len(rtsp_frames) >= 10:
+                    break
+        assert (rtsp_frames[0].width, rtsp_frames[0].height) == (640, 360)
+
+        # one stream, counted once, with the worker's RTP counters
+        deadline = time.monotonic() + 10
+        packets: list[float] = []
+        while time.monotonic() < deadline and not packets:
+            metrics = parse_prometheus(httpx.get(f"{server.http_url}/metrics", timeout=10).text)
+            packets = [
+                value
+                for name, value in metrics.items()
+                if name.startswith("sightline_stream_rtp_packets_total{") and channel in name
+            ]
+            time.sleep(0.5)
+        assert len(packets) == 1 and packets[0] > 10, packets
+
+        # the worker's views are in the main process's audit chain
+        starts = _audit(server, admin, "live.start")
+        assert any(item["channel_id"] == channel for item in starts), starts
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _audit(server, admin, "live.stop"):
+            time.sleep(0.3)
+        assert _audit(server, admin, "live.stop")
+        verify = _call(server, "GET", "/api/v1/audit/verify", admin)
+        assert verify.status_code == 200, verify.text
+    finally:
+        assert server.stop() == 0
+    assert server.log_problems() == []
+    assert "2 media workers serving live video" in server.log()
+
+
+def test_a_revoked_grant_ends_a_view_a_worker_serves(tmp_path: Path) -> None:
+    server = start_sightline(
+        tmp_path,
+        command=("demo", "--ipcs", "1", "--nvr-channels", "0"),
+        env={
+            "SIGHTLINE_ADMIN__PASSWORD": ADMIN_PASSWORD,
+            "SIGHTLINE_MEDIA__RTP_PORTS": "31500-31599",
+            "SIGHTLINE_MEDIA__WORKERS": "1",
+        },
+    )
+    try:
+        admin = _login(server, "admin", ADMIN_PASSWORD)
+        channel = _first_channel(server, admin)
+        department = _call(
+            server, "POST", "/api/v1/departments", admin, json={"name": "emergency", "parent_id": 1}
+        ).json()
+        user = _call(
+            server,
+            "POST",
+            "/api/v1/users",
+            admin,
+            json={
+                "username": "op",
+                "password": OPERATOR_PASSWORD,
+                "department_id": department["id"],
+                "roles": ["operator"],  # may see unmasked: a worker serves the view
+            },
+        )
+        assert user.status_code == 201, user.text
+        operator = _login(server, "op", OPERATOR_PASSWORD)
+        now = datetime.now(UTC)
+        grant = _call(
+            server,
+            "POST",
+            "/api/v1/grants",
+            admin,
+            json={
+                "grantee_department_id": department["id"],
+                "scope": {"kind": "channel", "id": channel},
+                "actions": ["live"],
+                "not_before": (now - timedelta(minutes=1)).isoformat(),
+                "not_after": (now + timedelta(hours=1)).isoformat(),
+            },
+        )
+        assert grant.status_code == 201, grant.text
+        live = _call(server, "POST", f"/api/v1/channels/{channel}/live", operator)
+        assert live.status_code == 200, live.text
+        ws_url = live.json()["urls"]["ws"]
+        assert urlsplit(ws_url).port != urlsplit(server.http_url).port
+
+        def revoke() -> None:
+            gone = _call(server, "DELETE", f"/api/v1/grants/{grant.json()['id']}", admin)
+            assert gone.status_code == 204
+
+        data, after_s, code, reason = asyncio.run(_watch_until_revoked(ws_url, revoke))
+        assert code == 4403, (code, reason)
+        assert "revoked" in reason or "withdrawn" in reason or "grant" in reason, reason
+        assert after_s < 6.0, after_s
+        with av.open(io.BytesIO(data), mode="r", format="mp4") as container:
+            assert len(list(container.decode(video=0))) >= 15
+        # the same token cannot start another view there now
+        with httpx.stream("GET", live.json()["urls"]["http"], timeout=10) as refused:
+            assert refused.status_code == 403
+    finally:
+        assert server.stop() == 0
+    assert server.log_problems() == []
