@@ -61,7 +61,13 @@ from tests.e2e.api_client import ApiClient  # noqa: E402
 from tests.e2e.server import SightlineProcess, start_sightline  # noqa: E402
 
 from benchmarks import exit_cleanly_on_sigterm  # noqa: E402
-from benchmarks.devices_online import Simulator, cpu_s, profile, show_profile  # noqa: E402
+from benchmarks.devices_online import (  # noqa: E402
+    Simulator,
+    children,
+    cpu_s,
+    profile,
+    show_profile,
+)
 
 __all__ = ["Level", "main"]
 
@@ -276,6 +282,13 @@ def snapshot(run: Run) -> dict[str, Any]:
     }
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def measure(run: Run, level: Level, profile_s: float) -> None:
     """Warm up, then count over the window."""
     time.sleep(run.args.warmup_s)
@@ -285,9 +298,10 @@ def measure(run: Run, level: Level, profile_s: float) -> None:
     if profile_s:
         out = run.work / f"serve-{level.streams}.txt"
         seconds = min(profile_s, run.args.seconds)
-        profiler = threading.Thread(
-            target=lambda: rows.extend(profile(run.server.pid, seconds, out))
-        )
+        # with media workers the media is in the first worker, the main process nearly idle
+        workers = [c for c in children(run.server.pid) if "media_worker" in _cmdline(c)]
+        pid = workers[0] if workers else run.server.pid
+        profiler = threading.Thread(target=lambda: rows.extend(profile(pid, seconds, out)))
         profiler.start()
     time.sleep(max(0.0, run.args.seconds - (time.monotonic() - before["at"])))
     after = snapshot(run)
@@ -340,7 +354,7 @@ def report(level: Level) -> None:
         f" {level.worst_gap_s:.2f} s;"
         f" {level.packets / t:,.0f} RTP packets/s ({per_stream:.0f} per stream),"
         f" loss {100 * level.loss:.3f} %, kernel UDP drops {level.udp_drops};"
-        f" fMP4 {level.fragments / t / level.streams:.1f} fragments/s and {mbps:.2f} Mbit/s"
+        f" fMP4 {level.fragments / t / level.streams:.1f} messages/s and {mbps:.2f} Mbit/s"
         f" per viewer\n{'':>7}CPU (% of one core): serve {level.cpu(level.serve_cpu_s):.1f},"
         f" simulators {level.cpu(level.sims_cpu_s):.1f}, viewers"
         f" {level.cpu(level.viewers_cpu_s):.1f}; POST /live -> first fMP4 byte p50/p95"

@@ -13,8 +13,9 @@ and read their counters at the same moments:
     quit            close every stream and end
 
 The WebSocket URL is what the web console plays (``urls.ws``); every binary message is one
-piece of the fMP4 stream (the init segment, then one fragment per frame), so messages are
-counted as fragments and nothing is parsed. The loop is uvloop and the WebSocket client
+piece of the fMP4 stream (the init segment, then a fragment per frame, or several frames'
+fragments when they piled up behind a busy server), so messages are counted, as
+"fragments", and nothing is parsed. The loop is uvloop and the WebSocket client
 ``websockets`` (its C frame reader), so the viewers cost little next to the server.
 """
 

@@ -93,7 +93,7 @@ MESSAGES: list[LiveMessage] = [
     Admit(10, {"user_id": 3, "token_id": "abc", "channel_id": "3402" * 5}),
     Watching([{"user_id": 3, "token_id": "abc"}]),
     AuditRecord({"action": "live.start", "detail": {"transport": "ws"}}),
-    Streams([{"key": {"channel_id": "x", "kind": "live"}}]),
+    Streams([["34020000001310000001", "live", "live", None, 1]], first=False, last=True),
 ]
 
 
@@ -202,6 +202,8 @@ def test_a_stream_snapshot_survives_the_round_trip() -> None:
     message = decode(encode(Streams([snapshot_to_wire(snapshot)])))
     assert isinstance(message, Streams)
     assert snapshot_from_wire(message.snapshots[0]) == snapshot
+    with pytest.raises(ValueError, match="number of fields"):
+        snapshot_from_wire(snapshot_to_wire(snapshot)[:-1])
     bare = StreamSnapshot(
         key=StreamKey("34020000001310000001"),
         state=StreamState.OPENING,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from sightline.gb28181.errors import (
@@ -282,7 +283,7 @@ class Streams:
     at most :data:`REPORT_CHUNK` (a packet has a size limit): ``first`` starts a report,
     ``last`` completes it."""
 
-    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: list[list[Any]] = field(default_factory=list)
     first: bool = True
     last: bool = True
 
@@ -362,18 +363,34 @@ def decode(packet: bytes) -> LiveMessage:
 # -- stream snapshots ---------------------------------------------------------------------------
 
 
-def snapshot_to_wire(snapshot: StreamSnapshot) -> dict[str, Any]:
-    """A stream snapshot as JSON-ready fields."""
-    fields = asdict(snapshot)
-    fields["state"] = snapshot.state.value
-    return fields
+# Snapshots go as flat lists in field order (``dataclasses.asdict`` of 500 snapshots a second
+# took 6 % of a loaded worker's time): key, state and reception first, then the plain fields.
+_PLAIN = tuple(
+    f.name for f in dataclass_fields(StreamSnapshot) if f.name not in ("key", "state", "reception")
+)
+_RECEPTION = tuple(f.name for f in dataclass_fields(ReceiverSnapshot))
 
 
-def snapshot_from_wire(fields: dict[str, Any]) -> StreamSnapshot:
-    """The snapshot ``snapshot_to_wire`` made; ValueError/TypeError/KeyError when malformed."""
-    values = dict(fields)
-    values["key"] = StreamKey(**values["key"])
-    values["state"] = StreamState(values["state"])
-    reception = values.get("reception")
-    values["reception"] = None if reception is None else ReceiverSnapshot(**reception)
-    return StreamSnapshot(**values)
+def snapshot_to_wire(snapshot: StreamSnapshot) -> list[Any]:
+    """A stream snapshot as a JSON-ready list."""
+    reception = snapshot.reception
+    return [
+        snapshot.key.channel_id,
+        snapshot.key.kind,
+        snapshot.state.value,
+        None if reception is None else [getattr(reception, name) for name in _RECEPTION],
+        *(getattr(snapshot, name) for name in _PLAIN),
+    ]
+
+
+def snapshot_from_wire(values: list[Any]) -> StreamSnapshot:
+    """The snapshot ``snapshot_to_wire`` made; ValueError/TypeError when malformed."""
+    channel_id, kind, state, reception, *plain = values
+    if len(plain) != len(_PLAIN) or (reception is not None and len(reception) != len(_RECEPTION)):
+        raise ValueError("a stream snapshot with the wrong number of fields")
+    return StreamSnapshot(
+        key=StreamKey(channel_id, kind),
+        state=StreamState(state),
+        reception=None if reception is None else ReceiverSnapshot(*reception),
+        **dict(zip(_PLAIN, plain, strict=True)),
+    )

@@ -97,6 +97,14 @@ class Viewer:
         self._bytes -= len(unit.data)
         return unit
 
+    def take_queued(self) -> list[AccessUnit]:
+        """Every unit already queued, at once and without waiting: what piled up while the
+        reader was busy, for it to send together."""
+        units = list(self._queue)
+        self._queue.clear()
+        self._bytes = 0
+        return units
+
     def offer(self, unit: AccessUnit) -> None:
         """Queue a unit without ever blocking; a viewer too far behind skips to a key frame."""
         key = is_video_key(unit)

@@ -132,12 +132,33 @@ async def fmp4_segments(
     also: Callable[[], None] | None = None,
 ) -> AsyncIterator[Fmp4Segment]:
     """The viewer's units as fMP4 segments, re-checking revocation (and ``also``, raising
-    TokenError) every RECHECK_S."""
+    TokenError) every RECHECK_S.
+
+    Units that piled up while the sender was busy (a loaded process: its loop turns grow
+    long) come out as one segment, so they cost one send instead of one each: the busier the
+    process, the fewer sends per frame. An init segment is always a segment of its own."""
     tokens = get_stream_tokens(conn)
     next_check = time.monotonic() + RECHECK_S
     async for unit in viewer:
-        for segment in packager.push(unit):
-            yield segment
+        queued = viewer.take_queued()
+        if not queued:
+            for segment in packager.push(unit):
+                yield segment
+        else:
+            pending: list[bytes] = []
+            mime_type = ""
+            for each in (unit, *queued):
+                for segment in packager.push(each):
+                    if segment.init:
+                        if pending:
+                            yield Fmp4Segment(b"".join(pending), False, mime_type)
+                            pending = []
+                        yield segment
+                    else:
+                        pending.append(segment.data)
+                        mime_type = segment.mime_type
+            if pending:
+                yield Fmp4Segment(b"".join(pending), False, mime_type)
         if time.monotonic() >= next_check:
             next_check = time.monotonic() + RECHECK_S
             try:
