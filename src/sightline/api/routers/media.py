@@ -213,19 +213,44 @@ async def _play(
 ) -> None:
     live = get_live(ws)
     await ws.send_json({"type": "status", "state": "connecting"})
+    if getattr(ws.app.state, "admission", None) is not None:
+        # A media worker: the main process admits the view (or refuses it: masked_stream
+        # raises) while the stream opens, so a busy worker waits one round trip less; a
+        # refusal still comes before any frame is sent.
+        admitted = asyncio.ensure_future(masked_stream(ws, claims))
+        admitted.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            async with live.hub.view(*_browser_stream(live, channel_id, codec)) as viewer:
+                await admitted
+                await _send(ws, viewer, claims, None, audio=True)
+        finally:
+            admitted.cancel()
+        return
     masked = await masked_stream(ws, claims)
     check = unmasked_check(ws, claims) if masked is None else None
     # masked views stay silent: hiding faces and leaving voices would defeat the mask
     async with live.hub.view(*(masked or _browser_stream(live, channel_id, codec))) as viewer:
-        await ws.send_json({"type": "status", "state": "waiting"})
-        packager, playing = Fmp4Packager(audio=masked is None), False
-        async for segment in fmp4_segments(viewer, packager, claims, ws, check):
-            if segment.init:
-                await ws.send_json({"type": "init", "mime_type": segment.mime_type})
-            await ws.send_bytes(segment.data)
-            if not playing and not segment.init:
-                playing = True
-                await ws.send_json({"type": "status", "state": "playing"})
+        await _send(ws, viewer, claims, check, audio=masked is None)
+
+
+async def _send(
+    ws: WebSocket,
+    viewer: Viewer,
+    claims: StreamClaims,
+    check: Callable[[], None] | None,
+    *,
+    audio: bool,
+) -> None:
+    """The view's fMP4 to the player, with the status and init messages."""
+    await ws.send_json({"type": "status", "state": "waiting"})
+    packager, playing = Fmp4Packager(audio=audio), False
+    async for segment in fmp4_segments(viewer, packager, claims, ws, check):
+        if segment.init:
+            await ws.send_json({"type": "init", "mime_type": segment.mime_type})
+        await ws.send_bytes(segment.data)
+        if not playing and not segment.init:
+            playing = True
+            await ws.send_json({"type": "status", "state": "playing"})
 
 
 @router.websocket("/live/{channel_id}.mp4")
