@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -34,6 +35,7 @@ from sightline.access.stream_tokens import (
 )
 from sightline.access.tokens import RevokedToken
 from sightline.api.app import create_media_app
+from sightline.api.runtime_metrics import LoopLag
 from sightline.config import MediaSettings
 from sightline.gb28181.live_channel import (
     REPORT_CHUNK,
@@ -167,6 +169,7 @@ class _Worker:
         self._relay_writer: asyncio.StreamWriter | None = None
         self._relays: dict[int, asyncio.Task[None]] = {}
         self._server: _Embedded | None = None
+        self.lag = LoopLag()
 
     # -- control ------------------------------------------------------------------------------
 
@@ -262,10 +265,12 @@ class _Worker:
         port = int(self._server.servers[0].sockets[0].getsockname()[1])
         self.channel.send(WorkerReady(port))
         reports = asyncio.ensure_future(self._report())
+        lag = asyncio.ensure_future(self.lag.run())
         try:
             await self._closed.wait()
         finally:
             reports.cancel()
+            lag.cancel()
             self._server.should_exit = True
             with contextlib.suppress(Exception):
                 await serving
@@ -282,10 +287,11 @@ class _Worker:
             try:
                 snapshots = [snapshot_to_wire(s) for s in self.hub.snapshot()]
                 starts = range(0, len(snapshots), REPORT_CHUNK)
+                lag, cpu = self.lag.recent_max, time.process_time()
                 for start in starts or (0,):
                     last = start + REPORT_CHUNK >= len(snapshots)
                     part = snapshots[start : start + REPORT_CHUNK]
-                    self.channel.send(Streams(part, first=start == 0, last=last))
+                    self.channel.send(Streams(part, start == 0, last, lag, cpu))
                 for watching in self.verdicts.report():
                     self.channel.send(watching)
             except Exception:

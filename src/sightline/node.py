@@ -28,7 +28,7 @@ from sightline.access.services import AccessServices, build_access_services
 from sightline.access.stream_tokens import StreamTokens
 from sightline.analytics.masked_stream import MaskedStreams
 from sightline.api.app import ApiContext, create_app
-from sightline.api.metrics import DeviceCollector, build_registry
+from sightline.api.metrics import DeviceCollector, MediaWorkerCollector, build_registry
 from sightline.api.routers.recording_plans import audit_deletions
 from sightline.api.runtime_metrics import LoopLag, register_runtime
 from sightline.config import Settings
@@ -414,6 +414,8 @@ class Node:
             registry.register(DeviceCollector(self.devices))
         if self.recording is not None:
             registry.register(RecordingCollector(self.recording.status))
+        if self.media_workers is not None:
+            registry.register(MediaWorkerCollector(self.media_workers.health))
         return registry
 
     def _stream_snapshots(self) -> list[StreamSnapshot]:

@@ -203,6 +203,10 @@ async def test_a_worker_plays_a_camera_and_the_main_process_relays_it(rig: Rig) 
     with av.open(io.BytesIO(data), "r", format="mp4") as container:
         assert len(list(container.decode(video=0))) >= 25
     assert [e["action"] for e in rig.audits][:1] == ["live.start"]
+    # the worker's own health, for /metrics, from its once-a-second report
+    await _until(lambda: rig.workers.health()[0].cpu_s > 0)
+    (health,) = rig.workers.health()
+    assert health.up and 0 <= health.loop_lag_s < 5
     await _until(lambda: [e["action"] for e in rig.audits][-1:] == ["live.stop"])
     # the relay: the main process's own viewer of the channel, from the worker's stream
     assert is_video_key(await rig.wired.live.first_frame(GOOD))
@@ -249,6 +253,13 @@ async def test_a_refused_admission_and_a_revoked_token_end_views(rig: Rig) -> No
             pass
         # the worker reports the view's claims to be re-checked
         await _until(lambda: any(c["token_id"] == rig.token_id for c in rig.watched))
+        # and the stream, with its RTP counters, for /metrics
+        await _until(
+            lambda: any(
+                s.key.channel_id == GOOD and s.reception is not None and s.reception.packets
+                for s in rig.workers.snapshots()
+            )
+        )
         rig.workers.revoke(1, rig.token_id, "stream token was revoked")
         with pytest.raises(websockets.exceptions.ConnectionClosed):
             while True:

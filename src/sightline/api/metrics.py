@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sightline.gb28181.live_workers import WorkerHealth
 from sightline.gb28181.subscriptions import SubscriptionKind
 from sightline.media.hub import StreamSnapshot
 from sightline.sip.stats import SipStats
@@ -16,7 +17,48 @@ from sightline.sip.stats import SipStats
 if TYPE_CHECKING:
     from sightline.gb28181.devices import DeviceManager
 
-__all__ = ["DeviceCollector", "MediaCollector", "SipCollector", "build_registry"]
+__all__ = [
+    "DeviceCollector",
+    "MediaCollector",
+    "MediaWorkerCollector",
+    "SipCollector",
+    "build_registry",
+]
+
+
+class MediaWorkerCollector(Collector):
+    """The media worker processes (``media.workers``): up, streams, loop lag and CPU."""
+
+    def __init__(self, health: Callable[[], list[WorkerHealth]]) -> None:
+        self._health = health
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield the worker families, one sample per worker."""
+        up = GaugeMetricFamily(
+            "sightline_media_worker_up", "1 while the media worker runs", labels=["worker"]
+        )
+        streams = GaugeMetricFamily(
+            "sightline_media_worker_streams",
+            "device streams the worker receives",
+            labels=["worker"],
+        )
+        lag = GaugeMetricFamily(
+            "sightline_media_worker_loop_lag_seconds",
+            "the worker's largest event-loop lag in the last minute (near 1 s: saturated)",
+            labels=["worker"],
+        )
+        cpu = CounterMetricFamily(
+            "sightline_media_worker_cpu_seconds",
+            "CPU time of the worker process (user + system)",
+            labels=["worker"],
+        )
+        for worker in self._health():
+            label = [str(worker.index)]
+            up.add_metric(label, 1.0 if worker.up else 0.0)
+            streams.add_metric(label, worker.streams)
+            lag.add_metric(label, worker.loop_lag_s)
+            cpu.add_metric(label, worker.cpu_s)
+        yield from (up, streams, lag, cpu)
 
 
 class DeviceCollector(Collector):

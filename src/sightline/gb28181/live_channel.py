@@ -286,6 +286,8 @@ class Streams:
     snapshots: list[list[Any]] = field(default_factory=list)
     first: bool = True
     last: bool = True
+    loop_lag_s: float = 0.0  # the worker's largest event-loop lag of the last minute
+    cpu_s: float = 0.0  # the worker's CPU time so far (user + system)
 
 
 REPORT_CHUNK = 100

@@ -14,7 +14,7 @@ asked of the main process over the control channel (:mod:`live_channel`):
     DeviceHungUp(Call-ID) ◀─ the device's BYE: the receiver ends, viewers are told
 
 An answer that comes after its asker gave up (the opening was cancelled) is not lost: a call
-established for nobody is hung up at once.
+established for nobody is hung up at once, an SSRC booked for nobody given back.
 """
 
 from __future__ import annotations
@@ -125,9 +125,11 @@ class RemoteLive:
             future = self._pending.pop(message.req, None)
             if future is not None and not future.done():
                 future.set_result(message)
-            elif isinstance(message, Invited) and message.failure is None:
-                # its asker gave up while the device was answering: nobody wants the call
-                self._send(HangUp(message.call_id))
+            elif message.failure is None:  # its asker gave up meanwhile: undo what it got
+                if isinstance(message, Invited):  # nobody wants the call
+                    self._send(HangUp(message.call_id))
+                else:  # nor the SSRC booked for it
+                    self._send(Release(message.ssrc))
             return True
         if isinstance(message, DeviceHungUp):
             call = self._calls.pop(message.call_id, None)

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,7 +44,6 @@ from sightline.gb28181.live_channel import (
     Admitted,
     AuditRecord,
     DeviceHungUp,
-    Failure,
     HangUp,
     Invite,
     Invited,
@@ -53,8 +51,6 @@ from sightline.gb28181.live_channel import (
     MediaWorkerConfig,
     Prepare,
     Prepared,
-    RelayClose,
-    RelayOpen,
     Release,
     Revoked,
     Streams,
@@ -62,24 +58,16 @@ from sightline.gb28181.live_channel import (
     WorkerReady,
     decode,
     encode,
-    error_of_failure,
     failure_of_error,
     snapshot_from_wire,
 )
 from sightline.gb28181.live_dialog import MediaCall
+from sightline.gb28181.live_relay import Relays
 from sightline.gb28181.packet_channel import ChannelError, PacketChannel
 from sightline.gb28181.ssrc import StreamKind
 from sightline.media.hub import StreamEndedError, StreamSnapshot, Upstream
-from sightline.media.ps_frames import AccessUnit
-from sightline.media.unit_wire import (
-    HEAD,
-    UnitWireError,
-    decode_end,
-    decode_unit,
-    parse_head,
-)
 
-__all__ = ["MediaWorkers", "WorkerHooks", "split_ports"]
+__all__ = ["MediaWorkers", "WorkerHealth", "WorkerHooks", "split_ports"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +111,18 @@ class WorkerHooks:
     """An audit event of a worker's view, as fields."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerHealth:
+    """One media worker for /metrics: up, streams (calls), loop lag (largest of the last
+    minute: near a second, the worker is saturated) and CPU seconds."""
+
+    index: int
+    up: bool
+    streams: int
+    loop_lag_s: float
+    cpu_s: float
+
+
 @dataclass(eq=False)
 class _Worker:
     index: int
@@ -136,6 +136,8 @@ class _Worker:
     booked: set[str] = field(default_factory=set)  # SSRCs prepared, not yet in a call
     snapshots: list[StreamSnapshot] = field(default_factory=list)
     report: list[StreamSnapshot] = field(default_factory=list)  # parts of the next snapshots
+    loop_lag_s: float = 0.0
+    cpu_s: float = 0.0
     gone: bool = False
 
     @property
@@ -145,29 +147,6 @@ class _Worker:
     def streams(self, channel_id: str) -> bool:
         """Whether the worker holds a call for the channel."""
         return any(call.channel_id == channel_id for call in self.calls.values())
-
-
-class _Relay:
-    """A worker's stream as an upstream of the main process's hub."""
-
-    def __init__(self, relay_id: int, channel_id: str, close: Callable[[int], None]) -> None:
-        self.relay_id = relay_id
-        self.channel_id = channel_id
-        self.queue: asyncio.Queue[AccessUnit | BaseException] = asyncio.Queue()
-        self._close = close
-        self._closed = False
-
-    async def frames(self) -> AsyncIterator[AccessUnit]:
-        while True:
-            item = await self.queue.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close(self.relay_id)
 
 
 class MediaWorkers:
@@ -193,8 +172,7 @@ class MediaWorkers:
         self._clock = clock
         self._workers: dict[int, _Worker] = {}
         self._owner: dict[str, tuple[_Worker, float]] = {}  # channel → worker, until
-        self._relays: dict[int, tuple[_Worker, _Relay]] = {}
-        self._relay_ids = itertools.count(1)
+        self._relays = Relays()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._respawned_at: list[float] = []
@@ -252,7 +230,7 @@ class MediaWorkers:
         worker = _Worker(index, process, channel, ready)
         holder.append(worker)
         self._workers[index] = worker  # from here on, stop() ends it whatever happens
-        worker.relay_task = asyncio.ensure_future(self._read_relays(worker, relay_ours))
+        worker.relay_task = asyncio.ensure_future(self._relays.read(index, relay_ours))
         http_port = self._http_port + index - 1 if self._http_port else 0
         channel.send(
             replace(self._config, index=index, rtp_ports=self._slices[index], http_port=http_port)
@@ -310,6 +288,19 @@ class MediaWorkers:
         """Every worker's streams as last reported (each reports once a second)."""
         return [s for w in self._workers.values() if not w.gone for s in w.snapshots]
 
+    def health(self) -> list[WorkerHealth]:
+        """Each worker's state, as last reported, for /metrics."""
+        return [
+            WorkerHealth(
+                w.index,
+                up=not w.gone and w.http_port is not None,
+                streams=len(w.calls),
+                loop_lag_s=w.loop_lag_s,
+                cpu_s=w.cpu_s,
+            )
+            for w in sorted(self._workers.values(), key=lambda w: w.index)
+        ]
+
     def revoke(self, index: int, token_id: str, reason: str) -> None:
         """Tell worker ``index`` a running view's token no longer holds."""
         worker = self._workers.get(index)
@@ -319,57 +310,12 @@ class MediaWorkers:
     # -- relays ----------------------------------------------------------------------------------
 
     async def relay(self, channel_id: str) -> Upstream | None:
-        """The channel's live stream from the worker playing it (None: no worker runs).
-
-        Returns once the worker sent the first unit; the opening's failure (device offline,
-        refused, no media) is raised here, as the in-process opener raises it."""
+        """The channel's live stream from the worker playing it (None: no worker runs);
+        :mod:`live_relay`."""
         worker = self._worker_for(channel_id)
         if worker is None:
             return None
-        relay = _Relay(next(self._relay_ids), channel_id, self._close_relay)
-        self._relays[relay.relay_id] = (worker, relay)
-        try:
-            self._send(worker, RelayOpen(relay.relay_id, channel_id))
-            first = await relay.queue.get()
-            if isinstance(first, BaseException):
-                raise first
-        except BaseException:
-            await relay.close()
-            raise
-        relay.queue.put_nowait(first)
-        return relay
-
-    def _close_relay(self, relay_id: int) -> None:
-        held = self._relays.pop(relay_id, None)
-        if held is not None and not held[0].gone:
-            with contextlib.suppress(ChannelError):
-                held[0].channel.send(RelayClose(relay_id))
-
-    async def _read_relays(self, worker: _Worker, sock: socket.socket) -> None:
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
-        try:
-            while True:
-                head = parse_head(await reader.readexactly(HEAD.size))
-                payload = await reader.readexactly(head.length)
-                held = self._relays.get(head.relay_id)
-                if held is None:
-                    continue  # closed here while the worker was still sending
-                relay = held[1]
-                if head.end:
-                    try:
-                        failure = Failure(**decode_end(payload))
-                    except TypeError:
-                        failure = Failure("ended", f"{relay.channel_id}: the relay ended")
-                    relay.queue.put_nowait(error_of_failure(failure))
-                    self._relays.pop(head.relay_id, None)
-                else:
-                    relay.queue.put_nowait(decode_unit(head, payload))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the worker went away: _on_closed ends its relays
-        except UnitWireError as exc:
-            log.error("media worker %d: relay stream broken: %s", worker.index, exc)
-        finally:
-            writer.close()
+        return await self._relays.open(worker.index, channel_id, worker.channel.send)
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -402,6 +348,7 @@ class MediaWorkers:
         elif isinstance(message, Streams):
             if message.first:
                 worker.report = []
+                worker.loop_lag_s, worker.cpu_s = message.loop_lag_s, message.cpu_s
             worker.report.extend(snapshot_from_wire(s) for s in message.snapshots)
             if message.last:
                 worker.snapshots, worker.report = worker.report, []
@@ -500,10 +447,7 @@ class MediaWorkers:
         worker.gone = True
         if worker.relay_task is not None:
             worker.relay_task.cancel()
-        for relay_id, (owner, relay) in list(self._relays.items()):
-            if owner is worker:
-                del self._relays[relay_id]
-                relay.queue.put_nowait(StreamEndedError(f"{relay.channel_id}: {reason}"))
+        self._relays.end_worker(worker.index, reason)
         for ssrc in worker.booked:
             self._live.release_ssrc(ssrc)
         worker.booked.clear()
