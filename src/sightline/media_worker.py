@@ -140,6 +140,7 @@ class _Worker:
         settings = MediaSettings(
             rtp_ports=f"{config.rtp_ports[0]}-{config.rtp_ports[1]}",
             bind_host=config.bind_host,
+            transport=config.transport,
             accept_ssrc_mismatch=config.accept_ssrc_mismatch,
             invite_timeout_s=config.invite_timeout_s,
         )

@@ -188,6 +188,7 @@ async def start_media_workers(
         accept_ssrc_mismatch=media.accept_ssrc_mismatch,
         invite_timeout_s=media.invite_timeout_s,
         ws_max_message=ws_max_message,
+        transport=media.transport,
         tls_cert=str(http.tls_cert) if http.tls_cert is not None else None,
         tls_key=str(http.tls_key) if http.tls_key is not None else None,
         log_level=settings.log.level,

@@ -33,15 +33,27 @@ class Received:
     close_code: int | None = None
 
     def timeline(self) -> list[tuple[float, float]]:
-        """(arrival, recorded instant) per frame."""
+        """(arrival, recorded instant) per frame; a message holds one frame's fragment, or
+        several when they piled up behind a busy server (all arrived with the message)."""
         data = self.init + b"".join(f for _, f in self.fragments)
         times = frame_times(data)
-        assert len(times) == len(self.fragments), (len(times), len(self.fragments))
-        return [(arrived, shown) for (arrived, _), shown in zip(self.fragments, times, strict=True)]
+        arrivals = [arrived for arrived, f in self.fragments for _ in range(_moofs(f))]
+        assert len(times) == len(arrivals), (len(times), len(arrivals))
+        return list(zip(arrivals, times, strict=True))
 
     def shown_between(self, begin: float, end: float) -> list[float]:
         """Recorded instants of frames that arrived in [begin, end)."""
         return [shown for arrived, shown in self.timeline() if begin <= arrived < end]
+
+
+def _moofs(data: bytes) -> int:
+    """Top-level ``moof`` boxes (one per frame) in a piece of the fMP4 stream."""
+    count = offset = 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        count += data[offset + 4 : offset + 8] == b"moof"
+        offset += max(size, 8)
+    return count
 
 
 async def _watch(url: str, got: Received, until_s: float) -> None:

@@ -21,11 +21,8 @@ from sightline.gb28181.live_channel import (
     Invited,
     LiveMessage,
     MediaWorkerConfig,
-    Prepare,
-    Prepared,
     RelayClose,
     RelayOpen,
-    Release,
     Revoked,
     Streams,
     Watching,
@@ -75,9 +72,9 @@ CONFIG = MediaWorkerConfig(
 
 MESSAGES: list[LiveMessage] = [
     CONFIG,
-    Prepared(1, "34020000001320000001", "tcp-passive", "0200000001"),
-    Prepared(2, failure=Failure("offline", "device 3402... is offline")),
-    Invited(3, "call-1@host", 200, "v=0\r\no=- 0 0 IN IP4 192.0.2.7\r\n"),
+    Invited(3, "call-1@host", 200, "v=0\r\no=- 0 0 IN IP4 192.0.2.7\r\n", "3402" * 5, "0200000001"),
+    Invited(2, failure=Failure("offline", "device 3402... is offline")),
+    Invited(2, failure=Failure("transport", "tcp-passive")),
     Invited(4, failure=Failure("rejected", "device answered 486 Busy Here", 486)),
     DeviceHungUp("call-1@host"),
     Admitted(5),
@@ -86,9 +83,7 @@ MESSAGES: list[LiveMessage] = [
     RelayOpen(7, "34020000001310000001"),
     RelayClose(7),
     WorkerReady(40123),
-    Prepare(8, "34020000001310000001"),
-    Invite(9, "34020000001310000001", "34020000001320000001", "0200000001", 30500, "udp"),
-    Release("0200000001"),
+    Invite(9, "34020000001310000001", 30500, "udp"),
     HangUp("call-1@host"),
     Admit(10, {"user_id": 3, "token_id": "abc", "channel_id": "3402" * 5}),
     Watching([{"user_id": 3, "token_id": "abc"}]),
@@ -107,12 +102,12 @@ def test_every_message_survives_the_round_trip(message: LiveMessage) -> None:
     [
         b"",
         b"?{}",
-        b"P[]",
-        b"P{",
-        b"P{}",
-        b'P{"req":1,"channel_id":"x","extra":1}',
+        b"I[]",
+        b"I{",
+        b"I{}",
+        b'I{"req":1,"channel_id":"x","port":1,"transport":"udp","extra":1}',
         b'C{"rtp_ports":5}',
-        b'p{"req":1,"failure":{"kind":1,"bogus":2}}',
+        b'i{"req":1,"failure":{"kind":1,"bogus":2}}',
     ],
 )
 def test_a_malformed_packet_is_a_channel_error(packet: bytes) -> None:
@@ -150,8 +145,8 @@ def test_a_failure_becomes_the_same_error_on_the_other_side(error: Exception) ->
 
 
 def decode_failure(failure: Failure) -> Failure:
-    message = decode(encode(Prepared(1, failure=failure)))
-    assert isinstance(message, Prepared) and message.failure is not None
+    message = decode(encode(Invited(1, failure=failure)))
+    assert isinstance(message, Invited) and message.failure is not None
     return message.failure
 
 

@@ -1,35 +1,45 @@
-"""The worker's side of a live call: answers that come after their asker gave up are undone."""
+"""The worker's side of a live call: one question to the main process per opening, a device
+set to another transport asked again, and answers that come after their asker gave up undone.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sightline.config import MediaSettings
+from sightline.gb28181.errors import DeviceOfflineError
 from sightline.gb28181.live_channel import (
     DeviceHungUp,
     Failure,
     HangUp,
+    Invite,
     Invited,
     LiveMessage,
-    Prepare,
-    Prepared,
-    Release,
 )
 from sightline.gb28181.live_remote import RemoteLive
 from sightline.media.hub import StreamHub
 from sightline.media.ports import RtpPortAllocator
 
+CHANNEL = "34020000001310000001"
+
 
 class Outbox(list[LiveMessage]):
-    """What the worker sent to the main process; ``first`` is set by the first message."""
+    """What the worker sent to the main process; ``arrived`` is set by each message."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.first = asyncio.Event()
+        self.arrived = asyncio.Event()
 
     def send(self, message: LiveMessage) -> None:
         self.append(message)
-        self.first.set()
+        self.arrived.set()
+
+    async def next(self) -> LiveMessage:
+        await self.arrived.wait()
+        self.arrived.clear()
+        return self[-1]
 
 
 def _remote(sent: Outbox) -> RemoteLive:
@@ -43,40 +53,50 @@ def _remote(sent: Outbox) -> RemoteLive:
     )
 
 
-async def test_late_answers_give_back_what_they_booked() -> None:
+async def test_late_answers_give_back_what_they_got() -> None:
     sent = Outbox()
     remote = _remote(sent)
-    assert remote.handle(Prepared(41, "34020000001320000001", "udp", "0200000007"))
-    assert remote.handle(Invited(42, "call-7@host", 200, "v=0\r\n"))
-    assert remote.handle(Prepared(43, failure=Failure("offline", "device is offline")))
+    assert remote.handle(Invited(42, "call-7@host", 200, "v=0\r\n", "3402" * 5, "0200000007"))
     assert remote.handle(Invited(44, failure=Failure("rejected", "486 Busy Here", 486)))
     assert remote.handle(DeviceHungUp("no-such-call"))
-    assert sent == [Release("0200000007"), HangUp("call-7@host")]
-    assert not remote.handle(Release("x"))  # not an answer: for the caller to handle
+    assert sent == [HangUp("call-7@host")]
+    assert not remote.handle(HangUp("x"))  # not an answer: for the caller to handle
 
 
-async def test_an_opening_cancelled_while_waiting_releases_its_ssrc() -> None:
+async def test_the_receiver_listens_before_the_one_question() -> None:
     sent = Outbox()
     remote = _remote(sent)
-    opening = asyncio.ensure_future(remote.open_upstream("34020000001310000001"))
-    await sent.first.wait()
-    (prepare,) = sent
-    assert isinstance(prepare, Prepare) and prepare.channel_id == "34020000001310000001"
+    opening = asyncio.ensure_future(remote.open_upstream(CHANNEL))
+    invite = await sent.next()
+    assert isinstance(invite, Invite) and invite.channel_id == CHANNEL
+    assert invite.transport == "udp" and 49200 <= invite.port <= 49219
+    remote.handle(Invited(invite.req, failure=Failure("offline", "device X is offline")))
+    with pytest.raises(DeviceOfflineError, match="offline"):
+        await opening
+    assert sent == [invite]  # nothing to give back: the main process booked nothing
+
+
+async def test_a_device_on_another_transport_is_asked_again_with_that_receiver() -> None:
+    sent = Outbox()
+    remote = _remote(sent)
+    opening = asyncio.ensure_future(remote.open_upstream(CHANNEL))
+    first = await sent.next()
+    assert isinstance(first, Invite) and first.transport == "udp"
+    remote.handle(Invited(first.req, failure=Failure("transport", "tcp-passive")))
+    second = await sent.next()
+    assert isinstance(second, Invite) and second.transport == "tcp-passive"
     opening.cancel()
     await asyncio.gather(opening, return_exceptions=True)
-    remote.handle(Prepared(prepare.req, "34020000001320000001", "udp", "0200000008"))
-    assert sent[1:] == [Release("0200000008")]
+    # the answer to the cancelled question: the call is hung up, the SSRC freed with it
+    remote.handle(Invited(second.req, "call-8@host", 200, "v=0\r\n", "3402" * 5, "0200000008"))
+    assert sent[-1] == HangUp("call-8@host")
 
 
 async def test_a_lost_main_process_fails_the_opening() -> None:
     sent = Outbox()
     remote = _remote(sent)
-    opening = asyncio.ensure_future(remote.open_upstream("34020000001310000001"))
-    await sent.first.wait()
+    opening = asyncio.ensure_future(remote.open_upstream(CHANNEL))
+    await sent.next()
     remote.channel_lost()
-    try:
+    with pytest.raises(ConnectionError, match="went away"):
         await opening
-    except ConnectionError as exc:
-        assert "went away" in str(exc)
-    else:
-        raise AssertionError("the opening did not fail")

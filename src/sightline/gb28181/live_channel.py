@@ -7,11 +7,11 @@ here: a worker receives, packages and delivers its streams itself; the few frame
 process needs (recording, RTSP, masked views) come over the relay socket
 (:mod:`sightline.media.unit_wire`).
 
-Main → worker: :class:`MediaWorkerConfig` (first), :class:`Prepared`, :class:`Invited`,
+Main → worker: :class:`MediaWorkerConfig` (first), :class:`Invited`,
 :class:`DeviceHungUp`, :class:`Admitted`, :class:`Revoked`, :class:`RelayOpen`,
 :class:`RelayClose`.
-Worker → main: :class:`WorkerReady`, :class:`Prepare`, :class:`Invite`, :class:`Release`,
-:class:`HangUp`, :class:`Admit`, :class:`Watching`, :class:`AuditRecord`, :class:`Streams`.
+Worker → main: :class:`WorkerReady`, :class:`Invite`, :class:`HangUp`, :class:`Admit`,
+:class:`Watching`, :class:`AuditRecord`, :class:`Streams`.
 
 A stream's failure crosses as a :class:`Failure` (kind, sentence, SIP status) and becomes the
 same exception type on the other side (:func:`failure_of_error`, :func:`error_of_failure`),
@@ -57,11 +57,8 @@ __all__ = [
     "Invited",
     "LiveMessage",
     "MediaWorkerConfig",
-    "Prepare",
-    "Prepared",
     "RelayClose",
     "RelayOpen",
-    "Release",
     "Revoked",
     "Streams",
     "Watching",
@@ -141,6 +138,7 @@ class MediaWorkerConfig:
     accept_ssrc_mismatch: bool
     invite_timeout_s: float
     ws_max_message: int
+    transport: str = "udp"  # media.transport: the receiver a worker starts before it asks
     tls_cert: str | None = None
     tls_key: str | None = None
     log_level: str = "INFO"
@@ -148,24 +146,18 @@ class MediaWorkerConfig:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """Answer to :class:`Prepare`: the channel's device, its transport and a booked SSRC."""
-
-    req: int
-    device_id: str = ""
-    transport: str = ""
-    ssrc: str = ""
-    failure: Failure | None = None
-
-
-@dataclass(frozen=True)
 class Invited:
-    """Answer to :class:`Invite`: the established call and the device's SDP answer."""
+    """Answer to :class:`Invite`: the established call, the device's SDP answer, the device
+    and the SSRC the main process booked. A failure of kind ``transport`` names, as its
+    text, the transport the device is to use: the worker starts that receiver and asks again.
+    """
 
     req: int
     call_id: str = ""
     status: int = 0
     body: str = ""
+    device_id: str = ""
+    ssrc: str = ""
     failure: Failure | None = None
 
 
@@ -220,31 +212,14 @@ class WorkerReady:
 
 
 @dataclass(frozen=True)
-class Prepare:
-    """A viewer asks for a channel this worker does not stream yet: which device, which
-    transport, and an SSRC (the main process books SSRCs: they are unique per platform)."""
-
-    req: int
-    channel_id: str
-
-
-@dataclass(frozen=True)
 class Invite:
-    """The receiver listens on ``port``: INVITE the device and answer with the call."""
+    """The worker's receiver listens on ``port`` (``transport``): find the channel's device,
+    book an SSRC (unique per platform: the main process's), INVITE, answer :class:`Invited`."""
 
     req: int
     channel_id: str
-    device_id: str
-    ssrc: str
     port: int
     transport: str
-
-
-@dataclass(frozen=True)
-class Release:
-    """A prepared SSRC will not be used (the receiver could not start)."""
-
-    ssrc: str
 
 
 @dataclass(frozen=True)
@@ -296,7 +271,6 @@ REPORT_CHUNK = 100
 
 LiveMessage = (
     MediaWorkerConfig
-    | Prepared
     | Invited
     | DeviceHungUp
     | Admitted
@@ -304,9 +278,7 @@ LiveMessage = (
     | RelayOpen
     | RelayClose
     | WorkerReady
-    | Prepare
     | Invite
-    | Release
     | HangUp
     | Admit
     | Watching
@@ -316,7 +288,6 @@ LiveMessage = (
 
 _TAGS: dict[type, bytes] = {
     MediaWorkerConfig: b"C",
-    Prepared: b"p",
     Invited: b"i",
     DeviceHungUp: b"B",
     Admitted: b"a",
@@ -324,9 +295,7 @@ _TAGS: dict[type, bytes] = {
     RelayOpen: b"O",
     RelayClose: b"X",
     WorkerReady: b"Y",
-    Prepare: b"P",
     Invite: b"I",
-    Release: b"L",
     HangUp: b"H",
     Admit: b"A",
     Watching: b"W",
@@ -334,7 +303,7 @@ _TAGS: dict[type, bytes] = {
     Streams: b"S",
 }
 _BY_TAG = {tag: cls for cls, tag in _TAGS.items()}
-_WITH_FAILURE = (Prepared, Invited)
+_WITH_FAILURE = (Invited,)
 
 
 def encode(message: LiveMessage) -> bytes:

@@ -3,18 +3,21 @@
 A worker (``media.workers``) owns a slice of the RTP ports, its own :class:`StreamHub` and its
 viewers; SIP stays in the main process. :class:`RemoteLive` is the worker's stand-in for
 :class:`~sightline.gb28181.live.LiveService` (``hub``, ``opener``, ``join``, ``leave``,
-``view``), and its opener does what ``LiveService.open_call`` does, with the two SIP steps
-asked of the main process over the control channel (:mod:`live_channel`):
+``view``), and its opener does what ``LiveService.open_call`` does, with the SIP step asked
+of the main process over the control channel (:mod:`live_channel`), one round trip:
 
-    Prepare(channel) ─▶ Prepared(device, transport, SSRC booked by the main process)
-    start the receiver on a port of this worker's slice
-    Invite(channel, device, SSRC, port, transport) ─▶ Invited(Call-ID, status, SDP answer)
+    start a receiver (media.transport) on a port of this worker's slice
+    Invite(channel, port, transport) ─▶ the main process finds the device, books the SSRC
+        (unique per platform), sends INVITE ─▶ Invited(Call-ID, SDP answer, device, SSRC)
+    (a device with another transport: Invited names it; that receiver, and ask again)
     TCP active: connect now ─▶ LiveUpstream, as in-process
     stream ends ─▶ HangUp(Call-ID): the main process sends BYE and frees the SSRC
     DeviceHungUp(Call-ID) ◀─ the device's BYE: the receiver ends, viewers are told
 
+The receiver starts before the device is known (a worker on a busy core then waits for one
+answer, not two); the SSRC it expects is set from the answer, before the device can send.
 An answer that comes after its asker gave up (the opening was cancelled) is not lost: a call
-established for nobody is hung up at once, an SSRC booked for nobody given back.
+established for nobody is hung up at once.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sightline.config import MediaSettings
-from sightline.gb28181.invite import build_play_offer
+from sightline.gb28181.invite import MediaTransport, build_play_offer
 from sightline.gb28181.live import (
     LiveUpstream,
     answer_of,
     connect_active,
     media_transport,
     start_receiver,
+    transport_name,
 )
 from sightline.gb28181.live_channel import (
     DeviceHungUp,
@@ -42,12 +46,9 @@ from sightline.gb28181.live_channel import (
     Invite,
     Invited,
     LiveMessage,
-    Prepare,
-    Prepared,
-    Release,
     error_of_failure,
 )
-from sightline.media.hub import Opener, StreamHub, StreamKey, Viewer
+from sightline.media.hub import Opener, StreamEndedError, StreamHub, StreamKey, Viewer
 from sightline.media.ports import RtpPortAllocator
 from sightline.media.receiver import RtpReceiver, TcpActiveRtpReceiver
 
@@ -56,6 +57,7 @@ __all__ = ["RemoteCall", "RemoteLive"]
 log = logging.getLogger(__name__)
 
 _ACTIVE_PLACEHOLDER_PORT = 9  # RFC 4145: the active side's m= port means nothing
+_OTHER_TRANSPORT = "transport"  # Invited's failure kind: the device uses the one named
 
 
 @dataclass(eq=False)
@@ -90,7 +92,8 @@ class RemoteLive:
         self._send = send
         self._ports = ports
         self._requests = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, asyncio.Future[Invited]] = {}
+        self._transport = media_transport(settings.transport)
         self._calls: dict[str, RemoteCall] = {}
 
     # -- what the routes use, as on LiveService ------------------------------------------------
@@ -121,15 +124,12 @@ class RemoteLive:
 
     def handle(self, message: LiveMessage) -> bool:
         """Take an answer or a device's BYE; False for a message that is not one of those."""
-        if isinstance(message, Prepared | Invited):
+        if isinstance(message, Invited):
             future = self._pending.pop(message.req, None)
             if future is not None and not future.done():
                 future.set_result(message)
-            elif message.failure is None:  # its asker gave up meanwhile: undo what it got
-                if isinstance(message, Invited):  # nobody wants the call
-                    self._send(HangUp(message.call_id))
-                else:  # nor the SSRC booked for it
-                    self._send(Release(message.ssrc))
+            elif message.failure is None:  # its asker gave up meanwhile: nobody wants the call
+                self._send(HangUp(message.call_id))
             return True
         if isinstance(message, DeviceHungUp):
             call = self._calls.pop(message.call_id, None)
@@ -149,12 +149,12 @@ class RemoteLive:
 
     # -- the upstream ---------------------------------------------------------------------
 
-    async def _ask(self, make: Callable[[int], Prepare | Invite]) -> Any:
+    async def _invite(self, channel_id: str, port: int, transport: str) -> Invited:
         req = next(self._requests)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Invited] = asyncio.get_running_loop().create_future()
         self._pending[req] = future
         try:
-            self._send(make(req))
+            self._send(Invite(req, channel_id, port, transport))
             return await future
         finally:
             # cancelled: the entry stays out, so a late Invited is hung up (handle)
@@ -162,65 +162,65 @@ class RemoteLive:
 
     async def open_upstream(self, channel_id: str) -> LiveUpstream:
         """Have the main process INVITE the channel's device to a receiver here."""
-        prepared: Prepared = await self._ask(lambda req: Prepare(req, channel_id))
-        if prepared.failure is not None:
-            raise error_of_failure(prepared.failure)
-        transport = media_transport(prepared.transport)
-        ssrc = prepared.ssrc
-        receiver: RtpReceiver | None = None
-        call: RemoteCall | None = None
-        invited = False
+        transport = self._transport
+        for _ in range(2):  # the second time with the transport the device is set to
+            receiver = await start_receiver(self._ports, self.settings, transport, "0")
+            try:
+                port = receiver.port or _ACTIVE_PLACEHOLDER_PORT
+                answered = await self._invite(channel_id, port, transport_name(transport))
+                failure = answered.failure
+                if failure is not None and failure.kind == _OTHER_TRANSPORT:
+                    transport = media_transport(failure.text)
+                    await receiver.close()
+                    continue
+                if failure is not None:
+                    raise error_of_failure(failure)
+                return await self._upstream(channel_id, receiver, transport, answered)
+            except BaseException:
+                await receiver.close()
+                raise
+        raise StreamEndedError(f"channel {channel_id}: no agreement on the media transport")
+
+    async def _upstream(
+        self, channel_id: str, receiver: RtpReceiver, transport: MediaTransport, answered: Invited
+    ) -> LiveUpstream:
+        """The stream of an established call (hung up again if it cannot be used)."""
+        call = RemoteCall(answered.device_id, channel_id, answered.call_id)
+        self._calls[call.call_id] = call
         try:
-            receiver = await start_receiver(self._ports, self.settings, transport, ssrc)
-            port = receiver.port or _ACTIVE_PLACEHOLDER_PORT
+            # the offer the main process sent, for the SSRC check of the first packet
             offer = build_play_offer(
                 platform_id=self.platform_id,
                 channel_id=channel_id,
-                ssrc=ssrc,
+                ssrc=answered.ssrc,
                 media_ip=self.media_host,
-                media_port=port,
+                media_port=receiver.port or _ACTIVE_PLACEHOLDER_PORT,
                 transport=transport,
             )
-            invited = True
-            answered: Invited = await self._ask(
-                lambda req: Invite(
-                    req, channel_id, prepared.device_id, ssrc, port, prepared.transport
-                )
-            )
-            if answered.failure is not None:
-                raise error_of_failure(answered.failure)
-            call = RemoteCall(prepared.device_id, channel_id, answered.call_id)
-            self._calls[call.call_id] = call
             answer = answer_of(call, answered.status, answered.body, offer)
-            if answer.ssrc is not None and answer.ssrc != offer.ssrc:
-                receiver.pipeline.expected_ssrc = int(answer.ssrc)  # the answer's SSRC rules
+            receiver.pipeline.expected_ssrc = int(answer.ssrc or answered.ssrc)  # answer's rules
             if isinstance(receiver, TcpActiveRtpReceiver):
                 await connect_active(receiver, call, answer, self.settings.invite_timeout_s)
-            log.info(
-                "channel %s of device %s: over %s, port %d, SSRC %s (call %s)",
-                channel_id,
-                prepared.device_id,
-                receiver.transport_name,
-                receiver.port,
-                answer.ssrc or ssrc,
-                call.call_id,
-            )
-            return LiveUpstream(
-                call=call,
-                calls=self,
-                receiver=receiver,
-                offer=offer,
-                answer=answer,
-                release_ssrc=lambda: None,  # the main process frees it with the call
-            )
         except BaseException:
-            if receiver is not None:
-                await receiver.close()
-            if not invited:
-                self._send(Release(ssrc))  # an SSRC booked for a receiver that never started
-            if call is not None:
-                await asyncio.shield(self.hang_up(call))
+            await asyncio.shield(self.hang_up(call))
             raise
+        log.info(
+            "channel %s of device %s: over %s, port %d, SSRC %s (call %s)",
+            channel_id,
+            answered.device_id,
+            receiver.transport_name,
+            receiver.port,
+            answer.ssrc or answered.ssrc,
+            call.call_id,
+        )
+        return LiveUpstream(
+            call=call,
+            calls=self,
+            receiver=receiver,
+            offer=offer,
+            answer=answer,
+            release_ssrc=lambda: None,  # the main process frees it with the call
+        )
 
     async def hang_up(self, call: Any) -> None:
         """Have the main process send BYE (once) and free the call's SSRC."""

@@ -37,21 +37,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sightline.gb28181.errors import DeviceOfflineError, Gb28181Error
+from sightline.gb28181.errors import Gb28181Error
 from sightline.gb28181.live import LiveService, media_transport, transport_name
 from sightline.gb28181.live_channel import (
     Admit,
     Admitted,
     AuditRecord,
     DeviceHungUp,
+    Failure,
     HangUp,
     Invite,
     Invited,
     LiveMessage,
     MediaWorkerConfig,
-    Prepare,
-    Prepared,
-    Release,
     Revoked,
     Streams,
     Watching,
@@ -65,7 +63,7 @@ from sightline.gb28181.live_dialog import MediaCall
 from sightline.gb28181.live_relay import Relays
 from sightline.gb28181.packet_channel import ChannelError, PacketChannel
 from sightline.gb28181.ssrc import StreamKind
-from sightline.media.hub import StreamEndedError, StreamSnapshot, Upstream
+from sightline.media.hub import StreamSnapshot, Upstream
 
 __all__ = ["MediaWorkers", "WorkerHealth", "WorkerHooks", "split_ports"]
 
@@ -133,7 +131,7 @@ class _Worker:
     http_port: int | None = None
     calls: dict[str, MediaCall] = field(default_factory=dict)
     call_ssrcs: dict[str, str] = field(default_factory=dict)
-    booked: set[str] = field(default_factory=set)  # SSRCs prepared, not yet in a call
+    booked: set[str] = field(default_factory=set)  # SSRCs of INVITEs not answered yet
     snapshots: list[StreamSnapshot] = field(default_factory=list)
     report: list[StreamSnapshot] = field(default_factory=list)  # parts of the next snapshots
     loop_lag_s: float = 0.0
@@ -329,16 +327,10 @@ class MediaWorkers:
         task.add_done_callback(self._tasks.discard)
 
     def _on_message(self, worker: _Worker, message: LiveMessage) -> None:
-        if isinstance(message, Prepare):
-            self._spawn_task(self._prepare(worker, message))
-        elif isinstance(message, Invite):
+        if isinstance(message, Invite):
             self._spawn_task(self._invite(worker, message))
         elif isinstance(message, HangUp):
             self._spawn_task(self._hang_up(worker, message.call_id))
-        elif isinstance(message, Release):
-            if message.ssrc in worker.booked:
-                worker.booked.discard(message.ssrc)
-                self._live.release_ssrc(message.ssrc)
         elif isinstance(message, Admit):
             self._spawn_task(self._admit(worker, message))
         elif isinstance(message, Watching):
@@ -359,54 +351,44 @@ class MediaWorkers:
         else:
             log.error("media worker %d sent an unexpected %s", worker.index, message)
 
-    async def _prepare(self, worker: _Worker, message: Prepare) -> None:
+    async def _invite(self, worker: _Worker, message: Invite) -> None:
+        """Find the channel's device, book an SSRC, INVITE it to the worker's receiver."""
+        ssrc: str | None = None
         try:
             session = await self._live.device_for(message.channel_id)
-            transport = self._live.transport_of(session.device_id)
+            wanted = transport_name(self._live.transport_of(session.device_id))
+            if wanted != message.transport:  # the worker starts that receiver and asks again
+                self._send(worker, Invited(message.req, failure=Failure("transport", wanted)))
+                return
             ssrc = self._live.book_ssrc(StreamKind.LIVE)
-        except Exception as exc:
-            self._send(worker, Prepared(message.req, failure=failure_of_error(exc)))
-            return
-        if worker.gone:
-            self._live.release_ssrc(ssrc)
-            return
-        worker.booked.add(ssrc)
-        self._owner[message.channel_id] = (worker, self._clock() + _ASSIGNMENT_S)
-        self._send(
-            worker, Prepared(message.req, session.device_id, transport_name(transport), ssrc)
-        )
-
-    async def _invite(self, worker: _Worker, message: Invite) -> None:
-        if message.ssrc not in worker.booked:
-            failure = failure_of_error(StreamEndedError(f"SSRC {message.ssrc} is not booked"))
-            self._send(worker, Invited(message.req, failure=failure))
-            return
-        try:
-            session = self._live.session(message.device_id)
-            if session is None:
-                raise DeviceOfflineError(f"device {message.device_id} went offline")
+            worker.booked.add(ssrc)
+            self._owner[message.channel_id] = (worker, self._clock() + _ASSIGNMENT_S)
             transport = media_transport(message.transport)
-            offer = self._live.play_offer(message.channel_id, message.ssrc, message.port, transport)
+            offer = self._live.play_offer(message.channel_id, ssrc, message.port, transport)
             call = await self._live.calls.invite(
-                message.device_id, message.channel_id, session.peer, offer
+                session.device_id, message.channel_id, session.peer, offer
             )
         except Exception as exc:
-            worker.booked.discard(message.ssrc)
-            self._live.release_ssrc(message.ssrc)
+            if ssrc is not None:
+                worker.booked.discard(ssrc)
+                self._live.release_ssrc(ssrc)
             self._send(worker, Invited(message.req, failure=failure_of_error(exc)))
             return
-        worker.booked.discard(message.ssrc)
+        worker.booked.discard(ssrc)
         if worker.gone:  # it went away while the device answered
-            self._live.release_ssrc(message.ssrc)
+            self._live.release_ssrc(ssrc)
             await self._live.calls.hang_up(call)
             return
         worker.calls[call.call_id] = call
-        worker.call_ssrcs[call.call_id] = message.ssrc
-        call.on_bye = lambda: self._device_hung_up(worker, call)
-        if call.ended_by_device:
-            self._device_hung_up(worker, call)
+        worker.call_ssrcs[call.call_id] = ssrc
         body = call.response.body.decode("utf-8", "replace")
-        self._send(worker, Invited(message.req, call.call_id, call.response.status, body))
+        answer = Invited(
+            message.req, call.call_id, call.response.status, body, session.device_id, ssrc
+        )
+        self._send(worker, answer)
+        call.on_bye = lambda: self._device_hung_up(worker, call)
+        if call.ended_by_device:  # its BYE came with the answer: after it, for the worker
+            self._device_hung_up(worker, call)
 
     def _device_hung_up(self, worker: _Worker, call: MediaCall) -> None:
         self._end_call(worker, call.call_id)
