@@ -92,7 +92,7 @@ bench: install bench-deps
 	$(BIN)/python benchmarks/db_under_load.py
 	$(BIN)/python benchmarks/media_streams.py --streams 100,250,400,500
 	$(BIN)/python benchmarks/media_serve.py --streams 100,250,400,500
-	$(BIN)/python benchmarks/media_serve.py --streams 500 --workers 2 --no-sink
+	$(BIN)/python benchmarks/media_serve.py --streams 500 --workers 2
 	$(BIN)/python benchmarks/sim_streams.py --streams 50,200
 
 clean:

@@ -214,3 +214,11 @@ def test_a_stream_snapshot_survives_the_round_trip() -> None:
         since_last_frame_s=None,
     )
     assert snapshot_from_wire(snapshot_to_wire(bare)) == bare
+
+
+def test_the_fuzz_target_holds_for_its_seeds_and_a_short_run() -> None:
+    from tests.fuzz.fuzz_worker_channel import SEEDS, check_one, run
+
+    for seed in SEEDS:
+        check_one(seed)
+    assert run(0.5, seed=3) > 0

@@ -65,6 +65,7 @@ def test_records_of_several_relays_follow_each_other_on_one_stream() -> None:
         ((1, b"U", 200, 0, 0, 0, 0, 0, 0, 0), "codec"),
         ((1, b"U", 0, 0, 0, 0, 0, 9, 0, 0), "origin"),
         ((1, b"U", 0, 0, 0, 0, 0, 0, 3, 0), "flag"),
+        ((1, b"U", 0, 0, 0, 0, 2, 0, 0, 0), "flag"),  # a key frame flag of 2: not 0 or 1
         ((1, b"U", 0, 0, 0, 0, 0, 0, 0, MAX_PAYLOAD + 1), "bytes"),
     ],
 )

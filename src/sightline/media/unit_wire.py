@@ -94,8 +94,12 @@ def parse_head(data: bytes) -> RecordHead:
         raise UnitWireError(f"unknown record kind {kind!r}")
     if length > MAX_PAYLOAD:
         raise UnitWireError(f"record of {length} bytes (at most {MAX_PAYLOAD})")
-    if kind == _UNIT and (codec >= len(_CODECS) or origin >= len(_ORIGINS) or declared > 2):
-        raise UnitWireError(f"unit record with codec {codec}, origin {origin}, flag {declared}")
+    if kind == _UNIT and (
+        codec >= len(_CODECS) or origin >= len(_ORIGINS) or declared > 2 or key > 1
+    ):
+        raise UnitWireError(
+            f"unit record with codec {codec}, origin {origin}, flags {key} and {declared}"
+        )
     return RecordHead(
         relay_id, kind == _END, codec, stream_id, pts, dts, bool(key), origin, declared, length
     )
