@@ -35,7 +35,10 @@ def _first_channel(http_url: str) -> str:
     raise AssertionError("the demo camera never registered a channel")
 
 
-def test_player_page_plays_demo_camera(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "media-worker"])
+def test_player_page_plays_demo_camera(tmp_path: Path, workers: int) -> None:
+    """The page plays the WebSocket URL POST /live gives: on the main port, or with a media
+    worker on the worker's own port."""
     require_browser()
     server = start_sightline(
         tmp_path,
@@ -43,6 +46,7 @@ def test_player_page_plays_demo_camera(tmp_path: Path) -> None:
         env={
             "SIGHTLINE_ADMIN__PASSWORD": PASSWORD,
             "SIGHTLINE_MEDIA__RTP_PORTS": "31100-31199",
+            "SIGHTLINE_MEDIA__WORKERS": str(workers),
         },
     )
     console = ConsoleLog()
