@@ -8,18 +8,16 @@ access units the main process asks for. See :mod:`sightline.gb28181.live_workers
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import socket
 import sys
 
+from sightline.cli.worker_process import run_worker
 from sightline.gb28181.live_channel import MediaWorkerConfig, decode
 from sightline.gb28181.packet_channel import MAX_PACKET, ChannelError
 from sightline.logs import setup_logging
 
 __all__ = ["main"]
 
-_GC_THRESHOLDS = (10_000, 10, 10)  # the main process's node.GC_THRESHOLDS
 _GIL_SWITCH_INTERVAL_S = 0.001  # node.GIL_SWITCH_INTERVAL_S (executor jobs, e.g. transcoding)
 
 
@@ -43,16 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log_level, config.log_json)
     from sightline.media_worker import serve_media_worker  # after logging is set up
 
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
-    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
-    try:
-        import uvloop
-    except ImportError:  # uvloop is optional off Linux
-        asyncio.run(serve_media_worker(config, control, relay))
-    else:
-        uvloop.run(serve_media_worker(config, control, relay))
+    run_worker(
+        serve_media_worker(config, control, relay), gil_switch_interval_s=_GIL_SWITCH_INTERVAL_S
+    )
     return 0
 
 

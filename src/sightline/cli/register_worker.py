@@ -7,18 +7,15 @@ See :mod:`sightline.gb28181.register_workers`.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import socket
 import sys
 
+from sightline.cli.worker_process import run_worker
 from sightline.gb28181.register_channel import MAX_PACKET, ChannelError, WorkerConfig, decode
 from sightline.gb28181.register_worker_side import serve_worker
 from sightline.logs import setup_logging
 
 __all__ = ["main"]
-
-_GC_THRESHOLDS = (10_000, 10, 10)  # the main process's node.GC_THRESHOLDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print("register worker: the first packet is not a configuration", file=sys.stderr)
         return 1
     setup_logging(config.log_level, config.log_json)
-    # as the main process does (node.tune_gc_for_serving, not imported: it pulls in the whole
-    # node): what the imports built lives as long as the process, and the retired
-    # transactions are many small tuples, so collect the young generation less often
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
-    try:
-        import uvloop
-    except ImportError:  # uvloop is optional off Linux
-        asyncio.run(serve_worker(config, sock))
-    else:
-        uvloop.run(serve_worker(config, sock))
+    run_worker(serve_worker(config, sock))
     return 0
 
 

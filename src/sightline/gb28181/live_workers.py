@@ -61,7 +61,7 @@ from sightline.gb28181.live_channel import (
 )
 from sightline.gb28181.live_dialog import MediaCall
 from sightline.gb28181.live_relay import Relays
-from sightline.gb28181.packet_channel import ChannelError, PacketChannel
+from sightline.gb28181.packet_channel import ChannelError, PacketChannel, end_process
 from sightline.gb28181.ssrc import StreamKind
 from sightline.media.hub import StreamSnapshot, Upstream
 
@@ -248,13 +248,8 @@ class MediaWorkers:
             elif not worker.ready.cancelled():
                 worker.ready.exception()
         for worker in list(self._workers.values()):
-            try:
-                async with asyncio.timeout(_STOP_TIMEOUT_S):
-                    await worker.process.wait()
-            except TimeoutError:
-                log.warning("media worker %d did not stop: killing it", worker.index)
-                worker.process.kill()
-                await worker.process.wait()
+            if await end_process(worker.process, _STOP_TIMEOUT_S):
+                log.warning("media worker %d did not stop: killed it", worker.index)
             # the node's MediaCalls.close() sends the BYEs, bounded by its shutdown timeout
             await self._forget(worker, "the node is stopping", hang_up=False)
         self._workers.clear()
@@ -442,14 +437,7 @@ class MediaWorkers:
 
     async def _replace(self, worker: _Worker) -> None:
         await self._forget(worker, f"media worker {worker.index} went away")
-        process = worker.process
-        if process.returncode is None:
-            try:
-                async with asyncio.timeout(_STOP_TIMEOUT_S):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await end_process(worker.process, _STOP_TIMEOUT_S)
         now = self._clock()
         self._respawned_at = [t for t in self._respawned_at if now - t < 3600.0]
         if len(self._respawned_at) >= _RESPAWNS:

@@ -16,7 +16,15 @@ from typing import Generic, TypeVar
 
 from sightline.gb28181.errors import Gb28181Error
 
-__all__ = ["HIGH_WATER", "LOW_WATER", "MAX_PACKET", "MAX_QUEUED", "ChannelError", "PacketChannel"]
+__all__ = [
+    "HIGH_WATER",
+    "LOW_WATER",
+    "MAX_PACKET",
+    "MAX_QUEUED",
+    "ChannelError",
+    "PacketChannel",
+    "end_process",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,21 @@ M = TypeVar("M")
 
 class ChannelError(Gb28181Error):
     """A malformed packet, or a channel that cannot carry any more."""
+
+
+async def end_process(process: asyncio.subprocess.Process, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for a worker process whose channel was closed to exit, else
+    kill it; True when it had to be killed."""
+    if process.returncode is not None:
+        return False
+    try:
+        async with asyncio.timeout(timeout_s):
+            await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return True
+    return False
 
 
 class PacketChannel(Generic[M]):

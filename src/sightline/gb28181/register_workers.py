@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from sightline.gb28181.errors import Gb28181Error
+from sightline.gb28181.packet_channel import end_process
 from sightline.gb28181.register_channel import (
     AuthOutcome,
     Ban,
@@ -245,14 +246,7 @@ class RegisterWorkers:
     async def _respawn(self, worker: _Worker) -> None:
         """Start a worker that went away again, in its place (its index, a new process)."""
         await asyncio.sleep(_RESPAWN_DELAY_S)
-        process = worker.process
-        if process is not None and process.returncode is None:
-            try:
-                async with asyncio.timeout(_STOP_TIMEOUT_S):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await end_process(worker.process, _STOP_TIMEOUT_S)
         if self._stopping:
             return
         self._workers.remove(worker)
@@ -278,11 +272,6 @@ class RegisterWorkers:
             elif not worker.ready.cancelled():
                 worker.ready.exception()  # retrieved: a failed start was already reported
         for worker in self._workers:
-            try:
-                async with asyncio.timeout(_STOP_TIMEOUT_S):
-                    await worker.process.wait()
-            except TimeoutError:
-                log.warning("REGISTER worker %d did not stop: killing it", worker.index)
-                worker.process.kill()
-                await worker.process.wait()
+            if await end_process(worker.process, _STOP_TIMEOUT_S):
+                log.warning("REGISTER worker %d did not stop: killed it", worker.index)
         self._workers.clear()
