@@ -57,6 +57,57 @@ def _first_channel(server: SightlineProcess, admin: dict[str, str]) -> str:
     raise AssertionError("the demo camera never registered a channel")
 
 
+def _member(
+    server: SightlineProcess,
+    admin: dict[str, str],
+    department: str,
+    *,
+    username: str,
+    password: str,
+    role: str,
+) -> int:
+    """A new department under the root with one user of ``role``; the department's ID."""
+    created = _call(
+        server, "POST", "/api/v1/departments", admin, json={"name": department, "parent_id": 1}
+    ).json()
+    user = _call(
+        server,
+        "POST",
+        "/api/v1/users",
+        admin,
+        json={
+            "username": username,
+            "password": password,
+            "department_id": created["id"],
+            "roles": [role],
+        },
+    )
+    assert user.status_code == 201, user.text
+    return int(created["id"])
+
+
+def _grant_live(
+    server: SightlineProcess, admin: dict[str, str], department: int, channel: str
+) -> str:
+    """Grant ``department`` live view of ``channel`` for the next hour; the grant's ID."""
+    now = datetime.now(UTC)
+    grant = _call(
+        server,
+        "POST",
+        "/api/v1/grants",
+        admin,
+        json={
+            "grantee_department_id": department,
+            "scope": {"kind": "channel", "id": channel},
+            "actions": ["live"],
+            "not_before": (now - timedelta(minutes=1)).isoformat(),
+            "not_after": (now + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert grant.status_code == 201, grant.text
+    return str(grant.json()["id"])
+
+
 async def _watch_until_revoked(ws_url: str, revoke: Any) -> tuple[bytes, float, int | None, str]:
     """Play until 20 fragments arrived, revoke, then read until the server closes."""
     data = bytearray()
@@ -104,42 +155,15 @@ def test_grant_then_revoke_stops_a_running_view(tmp_path: Path) -> None:
     try:
         admin = _login(server, "admin", ADMIN_PASSWORD)
         channel = _first_channel(server, admin)
-        department = _call(
-            server, "POST", "/api/v1/departments", admin, json={"name": "transport", "parent_id": 1}
-        ).json()
-        user = _call(
-            server,
-            "POST",
-            "/api/v1/users",
-            admin,
-            json={
-                "username": "tv",
-                "password": VIEWER_PASSWORD,
-                "department_id": department["id"],
-                "roles": ["viewer"],
-            },
+        department = _member(
+            server, admin, "transport", username="tv", password=VIEWER_PASSWORD, role="viewer"
         )
-        assert user.status_code == 201, user.text
         viewer = _login(server, "tv", VIEWER_PASSWORD)
         live_path = f"/api/v1/channels/{channel}/live"
         denied = _call(server, "POST", live_path, viewer)
         assert denied.status_code == 403 and "access-requests" in denied.json()["detail"]
 
-        now = datetime.now(UTC)
-        grant = _call(
-            server,
-            "POST",
-            "/api/v1/grants",
-            admin,
-            json={
-                "grantee_department_id": department["id"],
-                "scope": {"kind": "channel", "id": channel},
-                "actions": ["live"],
-                "not_before": (now - timedelta(minutes=1)).isoformat(),
-                "not_after": (now + timedelta(hours=1)).isoformat(),
-            },
-        )
-        assert grant.status_code == 201, grant.text
+        grant = _grant_live(server, admin, department, channel)
         live = _call(server, "POST", live_path, viewer)
         assert live.status_code == 200, live.text
         urls = live.json()["urls"]
@@ -157,7 +181,7 @@ def test_grant_then_revoke_stops_a_running_view(tmp_path: Path) -> None:
         fresh = _call(server, "POST", live_path, viewer).json()["urls"]["ws"]
 
         def revoke() -> None:
-            gone = _call(server, "DELETE", f"/api/v1/grants/{grant.json()['id']}", admin)
+            gone = _call(server, "DELETE", f"/api/v1/grants/{grant}", admin)
             assert gone.status_code == 204
 
         data, after_s, code, reason = asyncio.run(_watch_until_revoked(fresh, revoke))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +17,14 @@ import httpx
 import pytest
 
 from tests.e2e.server import parse_prometheus, start_sightline
-from tests.e2e.test_access_e2e import _call, _first_channel, _login, _watch_until_revoked
+from tests.e2e.test_access_e2e import (
+    _call,
+    _first_channel,
+    _grant_live,
+    _login,
+    _member,
+    _watch_until_revoked,
+)
 from tests.e2e.test_live_e2e import _collect
 
 pytestmark = pytest.mark.e2e
@@ -118,45 +124,19 @@ def test_a_revoked_grant_ends_a_view_a_worker_serves(tmp_path: Path) -> None:
     try:
         admin = _login(server, "admin", ADMIN_PASSWORD)
         channel = _first_channel(server, admin)
-        department = _call(
-            server, "POST", "/api/v1/departments", admin, json={"name": "emergency", "parent_id": 1}
-        ).json()
-        user = _call(
-            server,
-            "POST",
-            "/api/v1/users",
-            admin,
-            json={
-                "username": "op",
-                "password": OPERATOR_PASSWORD,
-                "department_id": department["id"],
-                "roles": ["operator"],  # may see unmasked: a worker serves the view
-            },
+        # an operator may see unmasked: a worker serves the view
+        department = _member(
+            server, admin, "emergency", username="op", password=OPERATOR_PASSWORD, role="operator"
         )
-        assert user.status_code == 201, user.text
         operator = _login(server, "op", OPERATOR_PASSWORD)
-        now = datetime.now(UTC)
-        grant = _call(
-            server,
-            "POST",
-            "/api/v1/grants",
-            admin,
-            json={
-                "grantee_department_id": department["id"],
-                "scope": {"kind": "channel", "id": channel},
-                "actions": ["live"],
-                "not_before": (now - timedelta(minutes=1)).isoformat(),
-                "not_after": (now + timedelta(hours=1)).isoformat(),
-            },
-        )
-        assert grant.status_code == 201, grant.text
+        grant = _grant_live(server, admin, department, channel)
         live = _call(server, "POST", f"/api/v1/channels/{channel}/live", operator)
         assert live.status_code == 200, live.text
         ws_url = live.json()["urls"]["ws"]
         assert urlsplit(ws_url).port != urlsplit(server.http_url).port
 
         def revoke() -> None:
-            gone = _call(server, "DELETE", f"/api/v1/grants/{grant.json()['id']}", admin)
+            gone = _call(server, "DELETE", f"/api/v1/grants/{grant}", admin)
             assert gone.status_code == 204
 
         data, after_s, code, reason = asyncio.run(_watch_until_revoked(ws_url, revoke))
