@@ -28,19 +28,14 @@ Run: ``.venv/bin/python benchmarks/devices_online.py --devices 10000``
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,123 +45,12 @@ if str(ROOT) not in sys.path:  # run as a script: make the tests package importa
 from tests.e2e.api_client import ApiClient  # noqa: E402
 from tests.e2e.server import SightlineProcess, start_sightline  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+from benchmarks.procs import cpu_s, load_average, profile, rss_mib, show_profile  # noqa: E402
+from benchmarks.sim_fleet import Simulator, fleet, sims_cpu_s  # noqa: E402
+
 SERVER_ID = "34020000002000000001"
 PASSWORD = "bench-device-password"
 ADMIN = "bench-admin-password"
-# The storm restarts every simulator: let them cache bytecode (outside the tree) even where
-# PYTHONDONTWRITEBYTECODE is set, or each restart compiles every module again, CPU taken from
-# the server on the same cores (13 % of a restarted simulator's samples in its first seconds).
-PYCACHE = Path(tempfile.gettempdir()) / "sightline-devices-online-pycache"
-_PROGRESS = re.compile(r"registered (\d+)/(\d+) \(failures (\d+), retransmissions (\d+)\)")
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process and its live children (REGISTER workers)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0  # exited meanwhile
-    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total + sum(cpu_s(child) for child in children(pid))
-
-
-def children(pid: int) -> list[int]:
-    """Child process IDs of ``pid``."""
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found.extend(int(c) for c in (task / "children").read_text().split())
-    return found
-
-
-def sims_cpu_s(sims: list[Simulator]) -> float:
-    """CPU seconds of the running simulators (they share the machine with the server)."""
-    return sum(cpu_s(s.pid) for s in sims if s.process and s.process.poll() is None)
-
-
-def load_average() -> str:
-    """The 1-minute load average and CPU pressure ("some" avg10), for the report."""
-    load = Path("/proc/loadavg").read_text().split()[0]
-    pressure = "?"
-    with contextlib.suppress(OSError, IndexError):
-        pressure = Path("/proc/pressure/cpu").read_text().split()[1].split("=")[1]
-    return f"load {load}, CPU pressure {pressure} %"
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of one process, MiB."""
-    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    return pages * PAGE_KB / 1024
-
-
-@dataclass
-class Simulator:
-    """One ``sightline sim`` child and the progress it prints."""
-
-    args: list[str]
-    devices: int
-    process: subprocess.Popen[str] | None = None
-    lines: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start (or restart) the child."""
-        self.lines = []
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sightline.cli.main", "sim", *self.args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        self.reader = threading.Thread(target=self._drain, args=(self.process,), daemon=True)
-        self.reader.start()
-
-    def _drain(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in iter(process.stdout.readline, ""):
-            self.lines.append(line)
-
-    def progress(self) -> tuple[int, int, int]:
-        """(registered, failures, retransmissions) from the last progress line."""
-        for line in reversed(self.lines):
-            match = _PROGRESS.search(line)
-            if match:
-                return int(match[1]), int(match[3]), int(match[4])
-        return 0, 0, 0
-
-    @property
-    def pid(self) -> int:
-        """Process ID."""
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> None:
-        """Send ``sig`` and wait (SIGTERM unregisters first; SIGKILL is a power cut)."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        if self.reader is not None:
-            self.reader.join(5)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def simulators(server: SightlineProcess, args: argparse.Namespace) -> list[Simulator]:
@@ -204,19 +88,6 @@ def simulators(server: SightlineProcess, args: argparse.Namespace) -> list[Simul
         )
         serial += count
     return sims
-
-
-@contextlib.contextmanager
-def fleet(sims: list[Simulator]) -> Iterator[list[Simulator]]:
-    """Start every simulator; SIGTERM them all at the end."""
-    try:
-        for sim in sims:
-            sim.start()
-        yield sims
-    finally:
-        for sim in sims:
-            with contextlib.suppress(Exception):
-                sim.stop()
 
 
 # -- measurements ------------------------------------------------------------------------------
@@ -295,57 +166,6 @@ def wait_phase(  # noqa: PLR0917 - the phase's name, parties, condition and timi
     phase.sims_cpu_s = sims_cpu_s(sims) - sims0
     phase.load = load_average()
     return phase
-
-
-def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]]:
-    """Sample ``pid`` with py-spy; the functions most often on the stack (% of samples)."""
-    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    done = subprocess.run(
-        [
-            *(pyspy, "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "50"),
-            *("--format", "raw", "--output", str(out), "--nonblocking"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0 or not out.exists():
-        print(f"py-spy failed: {done.stderr.strip()[-500:]}", flush=True)
-        return []
-    inclusive: Counter[str] = Counter()
-    leaf: Counter[str] = Counter()
-    total = 0
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        leaf[_module(frames[-1])] += n
-        for frame in set(frames):
-            inclusive[frame] += n
-    if not total:
-        return []
-    # "self:" rows: where the CPU is spent, by module; the others: call paths, by function
-    return [(f"self: {m}", 100 * n / total) for m, n in leaf.most_common(12)] + [
-        (frame, 100 * n / total) for frame, n in inclusive.most_common(60)
-    ]
-
-
-def _module(frame: str) -> str:
-    """``func (path/to/module.py:12)`` -> ``path/to/module.py``."""
-    inner = frame.rpartition("(")[2]
-    return inner.rpartition(":")[0] or frame
-
-
-def show_profile(title: str, rows: list[tuple[str, float]]) -> None:
-    """Print where the server spends CPU (py-spy samples only non-idle moments)."""
-    print(f"\n{title} (py-spy, % of busy samples):")
-    shown = 0
-    for frame, share in rows:
-        skip = any(top in frame for top in ("cli/main.py", "base_events.py", "runners.py"))
-        if frame.startswith("self: ") or (not skip and shown < 22):
-            print(f"  {share:5.1f} %  {frame}")
-            shown += 0 if frame.startswith("self: ") else 1
 
 
 # -- the run -----------------------------------------------------------------------------------

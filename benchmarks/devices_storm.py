@@ -33,6 +33,7 @@ from tests.e2e.api_client import ApiClient  # noqa: E402
 from tests.e2e.server import SightlineProcess  # noqa: E402
 
 from benchmarks import devices_online as bench  # noqa: E402
+from benchmarks import procs, sim_fleet  # noqa: E402
 
 _AUTH = "sightline_sip_auth_successes_total"
 _SHED = "sightline_sip_dropped_overload_total"
@@ -44,7 +45,7 @@ def _profile_all(pids: list[int], seconds: float, workdir: Path, storm: int) -> 
     results: dict[int, list[tuple[str, float]]] = {}
 
     def one(pid: int) -> None:
-        results[pid] = bench.profile(pid, seconds, workdir / f"storm{storm}-{pid}.txt")
+        results[pid] = procs.profile(pid, seconds, workdir / f"storm{storm}-{pid}.txt")
 
     threads = [threading.Thread(target=one, args=(pid,)) for pid in pids]
     for t in threads:
@@ -52,21 +53,21 @@ def _profile_all(pids: list[int], seconds: float, workdir: Path, storm: int) -> 
     for t in threads:
         t.join()
     for pid in pids:
-        bench.show_profile(f"storm {storm}, process {pid}", results.get(pid, []))
+        procs.show_profile(f"storm {storm}, process {pid}", results.get(pid, []))
 
 
 def storm(
-    server: SightlineProcess, sims: list[bench.Simulator], args: argparse.Namespace, k: int
+    server: SightlineProcess, sims: list[sim_fleet.Simulator], args: argparse.Namespace, k: int
 ) -> None:
     """One storm: kill and restart every simulator; print what it took."""
     n = args.devices
-    pids = [server.pid, *bench.children(server.pid)]
+    pids = [server.pid, *procs.children(server.pid)]
     auth0, shed0 = bench.metric(server, _AUTH), bench.metric(server, _SHED)
     for sim in sims:
         sim.stop(signal.SIGKILL)
         rate = sim.args.index("--register-rate")
         sim.args[rate + 1] = "1000000"
-    cpu0 = {pid: bench.cpu_s(pid) for pid in pids}
+    cpu0 = {pid: procs.cpu_s(pid) for pid in pids}
     t0 = time.monotonic()
     for sim in sims:
         sim.start()
@@ -85,8 +86,8 @@ def storm(
 
     phase = bench.wait_phase("storm", server, sims, all_back, args.timeout, poll_s=0.5)
     seconds = time.monotonic() - t0
-    per = [bench.cpu_s(pid) - cpu0[pid] for pid in pids]
-    sims_cpu = bench.sims_cpu_s(sims)
+    per = [procs.cpu_s(pid) - cpu0[pid] for pid in pids]
+    sims_cpu = sim_fleet.sims_cpu_s(sims)
     progress = [s.progress() for s in sims]
     if profiler is not None:
         profiler.join()
@@ -98,7 +99,7 @@ def storm(
         f"shed {bench.metric(server, _SHED) - shed0:.0f}; "
         f"server {1e6 * sum(per) / n:.0f} µs/device (main / workers: {shares}), "
         f"simulators {100 * sims_cpu / seconds:.0f} % ({1e6 * sims_cpu / n:.0f} µs/device); "
-        f"{bench.load_average()}",
+        f"{procs.load_average()}",
         flush=True,
     )
     if args.onboard:
@@ -139,7 +140,7 @@ def main() -> int:
     try:
         api = ApiClient(server.http_url, password=bench.ADMIN, timeout_s=120)
         sims = bench.simulators(server, args)
-        with bench.fleet(sims):
+        with sim_fleet.fleet(sims):
             n = args.devices
             reg = bench.wait_phase(
                 "registration", server, sims, lambda: bench.online(api) >= n, args.timeout

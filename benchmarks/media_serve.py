@@ -37,14 +37,11 @@ Run: ``.venv/bin/python benchmarks/media_serve.py --streams 100,250,500``
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
-import pickle
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,13 +58,17 @@ from tests.e2e.api_client import ApiClient  # noqa: E402
 from tests.e2e.server import SightlineProcess, start_sightline  # noqa: E402
 
 from benchmarks import exit_cleanly_on_sigterm  # noqa: E402
-from benchmarks.devices_online import (  # noqa: E402
-    Simulator,
+from benchmarks.media_serve_viewers import ViewerProcess, ask_all  # noqa: E402
+from benchmarks.procs import (  # noqa: E402
     children,
+    cmdline,
     cpu_s,
     profile,
     show_profile,
+    udp_receive_errors,
 )
+from benchmarks.sim_fleet import Simulator  # noqa: E402
+from benchmarks.udp_sink_peer import sink_peer  # noqa: E402
 
 __all__ = ["Level", "main"]
 
@@ -75,7 +76,6 @@ SERVER_ID = "34020000002000000001"
 PASSWORD = "bench-device-password"
 ADMIN = "bench-admin-password"
 FIRST_RTP_PORT = 24000  # below Linux's ephemeral range, away from media_streams.py's 22000
-SINK_PORT = 27000  # the C sink's ports: above serve's range, away from media_streams.py's
 LOSS_TARGET = 0.001
 MAX_GAP_S = 1.0  # a viewer silent for longer than this in the window did not hold its stream
 
@@ -119,65 +119,6 @@ class Level:
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-class ViewerProcess:
-    """One ``media_serve_viewers`` child, spoken to one JSON line at a time."""
-
-    def __init__(self, base_url: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--role", "view", "--base-url", base_url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        if self._line() != "ready":
-            raise RuntimeError("a viewer process did not start")
-
-    def send(self, command: str) -> None:
-        """Send one command (answer with ``answer``)."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-
-    def answer(self) -> dict[str, Any]:
-        """The JSON answer to the last command."""
-        result: dict[str, Any] = json.loads(self._line())
-        return result
-
-    def _line(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("a viewer process ended early")
-        return line.strip()
-
-    def stop(self) -> None:
-        """Close its streams and wait for it."""
-        if self.process.poll() is None:
-            try:
-                self.send("quit")
-                self.process.wait(30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-
-
-def ask_all(viewers: list[ViewerProcess], commands: list[str]) -> list[dict[str, Any]]:
-    """Send each viewer its command at once, then read every answer."""
-    for viewer, command in zip(viewers, commands, strict=True):
-        viewer.send(command)
-    return [viewer.answer() for viewer in viewers]
-
-
-def udp_receive_errors() -> int:
-    """The machine's UDP RcvbufErrors (datagrams dropped for a full socket buffer)."""
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
-    for names, values in itertools.pairwise(lines):
-        if names[0] == "Udp:" and values[0] == "Udp:" and "RcvbufErrors" in names:
-            return int(values[names.index("RcvbufErrors")])
-    return 0
 
 
 def rtp_counters(server: SightlineProcess) -> tuple[float, float]:
@@ -282,13 +223,6 @@ def snapshot(run: Run) -> dict[str, Any]:
     }
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 def measure(run: Run, level: Level, profile_s: float) -> None:
     """Warm up, then count over the window."""
     time.sleep(run.args.warmup_s)
@@ -299,7 +233,7 @@ def measure(run: Run, level: Level, profile_s: float) -> None:
         out = run.work / f"serve-{level.streams}.txt"
         seconds = min(profile_s, run.args.seconds)
         # with media workers the media is in the first worker, the main process nearly idle
-        workers = [c for c in children(run.server.pid) if "media_worker" in _cmdline(c)]
+        workers = [c for c in children(run.server.pid) if "media_worker" in cmdline(c)]
         pid = workers[0] if workers else run.server.pid
         profiler = threading.Thread(target=lambda: rows.extend(profile(pid, seconds, out)))
         profiler.start()
@@ -385,57 +319,6 @@ def table(levels: list[Level]) -> None:
         )
 
 
-def sink_peer(levels: list[Level], args: argparse.Namespace, work: Path) -> None:
-    """The physical limit at each level: udp_sink.c fed by media_streams.py's sender."""
-    from benchmarks.media_roles import make_clip
-    from benchmarks.media_streams import build_sink
-
-    binary = build_sink(work)
-    if binary is None:
-        return
-    # the same packets per second per stream as the simulator sent: media_streams.py's clip
-    # makes ~233 RTP packets/s per stream at 2,000 kbit/s (its test pattern compresses less)
-    per_stream = max(lv.packets / (lv.seconds or 1.0) / lv.streams for lv in levels)
-    kbps = max(200, round(2000 * per_stream / 233))
-    clip = work / "clip.pickle"
-    clip.write_bytes(pickle.dumps(make_clip(2.0, kbps * 1000, args.size)))
-    for level in levels:
-        got = sink_level(binary, clip, level.streams, args.seconds)
-        if got is None:
-            print("the C sink could not bind its ports; comparison skipped", flush=True)
-            continue
-        packets, sent, cpu = got
-        level.sink_cpu_per_packet_us = 1e6 * cpu / max(packets, 1)
-        print(
-            f"{level.streams:>5} streams, C recvmmsg sink: {packets / args.seconds:,.0f}"
-            f" packets/s, {level.sink_cpu_per_packet_us:.2f} us of CPU per packet, loss"
-            f" {100 * max(0, sent - packets) / max(sent, 1):.3f} %",
-            flush=True,
-        )
-
-
-def sink_level(
-    binary: Path, clip: Path, streams: int, seconds: float
-) -> tuple[int, int, float] | None:
-    """(packets counted, packets sent, CPU seconds) of the C sink at one load; None when its
-    ports are taken. Its own port range, so it never meets another benchmark's receiver."""
-    from benchmarks.media_streams import _send, _sent
-
-    sink = subprocess.Popen(
-        [str(binary), str(SINK_PORT), str(streams), "2", f"{seconds + 2:g}"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sink.stdout is not None
-    if sink.stdout.readline().strip() != "ready":
-        sink.wait(10)
-        return None
-    sent = _sent(_send(clip, streams, seconds, SINK_PORT))
-    out = dict(kv.split("=") for kv in sink.stdout.readline().split())
-    sink.wait(10)
-    return int(out["packets"]), int(sent["packets"]), float(out["cpu_s"]) * seconds / (seconds + 2)
-
-
 def bench(args: argparse.Namespace, work: Path) -> list[Level]:
     """Start serve, simulators and viewers; measure every level and the burst."""
     from benchmarks.media_delivery import clip_units, delivery_cost_us
@@ -468,7 +351,8 @@ def bench(args: argparse.Namespace, work: Path) -> list[Level]:
             f" {os.cpu_count()} cores, load {Path('/proc/loadavg').read_text().split()[0]}",
             flush=True,
         )
-        viewers = [ViewerProcess(server.http_url) for _ in range(args.viewers)]
+        command = [sys.executable, __file__, "--role", "view", "--base-url", server.http_url]
+        viewers = [ViewerProcess(command, ROOT) for _ in range(args.viewers)]
         run = Run(server, sims, viewers, args, work)
         opened = 0
         for k in steps:

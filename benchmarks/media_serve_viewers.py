@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
@@ -181,3 +184,52 @@ def run(base_url: str, password: str) -> int:
 
     uvloop.run(_serve(base_url, password))
     return 0
+
+
+# -- the benchmark's side ----------------------------------------------------------------------
+
+
+class ViewerProcess:
+    """One ``media_serve_viewers`` child, spoken to one JSON line at a time."""
+
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd
+        )
+        if self._line() != "ready":
+            raise RuntimeError("a viewer process did not start")
+
+    def send(self, command: str) -> None:
+        """Send one command (answer with ``answer``)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def answer(self) -> dict[str, Any]:
+        """The JSON answer to the last command."""
+        result: dict[str, Any] = json.loads(self._line())
+        return result
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("a viewer process ended early")
+        return line.strip()
+
+    def stop(self) -> None:
+        """Close its streams and wait for it."""
+        if self.process.poll() is None:
+            try:
+                self.send("quit")
+                self.process.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+def ask_all(viewers: list[ViewerProcess], commands: list[str]) -> list[dict[str, Any]]:
+    """Send each viewer its command at once, then read every answer."""
+    for viewer, command in zip(viewers, commands, strict=True):
+        viewer.send(command)
+    return [viewer.answer() for viewer in viewers]

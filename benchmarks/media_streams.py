@@ -161,7 +161,7 @@ def run_step(
         before = _mark(receiver)
         rows = []
         if profile_s:
-            from benchmarks.devices_online import profile
+            from benchmarks.procs import profile
 
             rows = profile(receiver.pid, min(profile_s, seconds), work / f"media-{streams}.txt")
         time.sleep(max(0.0, seconds - (time.monotonic() - before["at"])))
@@ -175,7 +175,7 @@ def run_step(
             receiver.kill()
             receiver.wait()
     if rows:
-        from benchmarks.devices_online import show_profile
+        from benchmarks.procs import show_profile
 
         show_profile(f"receiver at {streams} streams", rows)
     step = Step(
