@@ -47,7 +47,7 @@ from sightline.access.passwords import (
     hash_password,
     verify_password,
 )
-from sightline.access.policy import Decision
+from sightline.access.policy import Decision, is_system_admin
 from sightline.access.tokens import Revocations, RevokedToken, TokenClaims, TokenSigner
 from sightline.store import AlreadyExistsError, Database, User, UserRepository
 from sightline.store.models.access import ROOT_DEPARTMENT_ID, Role
@@ -324,12 +324,14 @@ class AuthService:
         # does not know yet, or knows as disabled or renamed) the database decides.
         member = (await self.access.current()).members.get(claims.user_id)
         if member is not None and not member.disabled and member.username == claims.username:
-            is_admin = member.is_admin or Role.SYSTEM_ADMIN in member.roles
-            return Principal(member.user_id, member.username, is_admin, address, claims)
+            return Principal(
+                member.user_id, member.username, is_system_admin(member), address, claims
+            )
         async with self._db.session() as session:
             user = await UserRepository(session).get(claims.user_id)
         if user is None or user.disabled or user.username != claims.username:
             raise RevokedToken("the account no longer exists or is disabled")
+        # The account's own flag from the database; a role from the snapshot still counts.
         is_admin = user.is_admin or (member is not None and Role.SYSTEM_ADMIN in member.roles)
         return Principal(user.id, user.username, is_admin, address, claims)
 
