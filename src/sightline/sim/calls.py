@@ -42,6 +42,7 @@ from sightline.sim.inbound import request_user
 from sightline.sim.invite import (
     HistoryRange,
     MediaFaults,
+    MediaOffer,
     OfferRejected,
     build_answer,
     fallback_ssrc,
@@ -108,6 +109,17 @@ class Call:
     dialog: Dialog | None = None  # made when the device first sends in the dialog
 
 
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """A new INVITE that passed the checks: the channel, its offer, faults and history feed."""
+
+    device: SimDevice
+    channel_id: str
+    offer: MediaOffer
+    faults: MediaFaults
+    feed: HistoryFeed | None  # Playback and Download calls
+
+
 def _subject_sender(request: Request) -> str | None:
     subject = request.headers.get("Subject")
     return subject.split(",", 1)[0].strip() if subject else None
@@ -165,19 +177,30 @@ class MediaCalls:
             in_dialog = request.to.tag
         except SipError:
             return build_response(request, 400)
-        call = self.calls.get(key)
-        if call is not None and in_dialog in (None, call.local_tag):
+        known = self._in_dialog(request, self.calls.get(key), in_dialog)
+        if known is not None:
+            return known
+        wanted = self._check_offer(request)
+        if isinstance(wanted, Response):
+            return wanted
+        return await self._accept(request, key[1], wanted)
+
+    def _in_dialog(
+        self, request: Request, call: Call | None, to_tag: str | None
+    ) -> Response | None:
+        """Our 200 again for a known call, 481 for an unknown dialog, None for a new call."""
+        if call is not None and to_tag in (None, call.local_tag):
             return self._ok(request, call)  # a retransmission after our 200, or a re-INVITE
-        if in_dialog is not None:
+        if to_tag is not None:
             return build_response(request, 481)
-        user = request_user(request.uri)
-        device = self._host.find(user)
-        index = None if device is None else device.channel_index(user)
-        if device is None or index is None or not _reachable(device):
-            return build_response(request, 404, to_tag=_tag())
-        channel_id = device.channel_id(index)
-        if not device.is_channel_online(index):
-            return build_response(request, 480, to_tag=_tag())
+        return None
+
+    def _check_offer(self, request: Request) -> _Wanted | Response:
+        """What a new INVITE asks for, or the refusal: unknown or offline channel, fault, SDP."""
+        found = self._find_channel(request)
+        if isinstance(found, Response):
+            return found
+        device, channel_id = found
         faults = self.faults_for(device, channel_id)
         if faults.reject_status is not None:
             return build_response(request, faults.reject_status, to_tag=_tag())
@@ -191,62 +214,105 @@ class MediaCalls:
             feed = self._history_feed(channel_id, offer.history)
             if feed is None:
                 return build_response(request, 404, "No Recording", to_tag=_tag())
+        return _Wanted(device, channel_id, offer, faults, feed)
+
+    def _find_channel(self, request: Request) -> tuple[SimDevice, str] | Response:
+        """The device and channel of the Request-URI, or 404 (unknown) or 480 (offline)."""
+        user = request_user(request.uri)
+        device = self._host.find(user)
+        index = None if device is None else device.channel_index(user)
+        if device is None or index is None or not _reachable(device):
+            return build_response(request, 404, to_tag=_tag())
+        channel_id = device.channel_id(index)
+        if not device.is_channel_online(index):
+            return build_response(request, 480, to_tag=_tag())
+        return device, channel_id
+
+    async def _accept(self, request: Request, remote_tag: str, wanted: _Wanted) -> Response:
+        """Open the media socket, answer 200 with its SDP and start sending (500 if no socket)."""
         self._replace_same_sender(_subject_sender(request))
         self._serial += 1
-        ssrc = offer.ssrc or fallback_ssrc(channel_id, self._serial)
-        session = MediaSession(
-            call_id=request.call_id,
+        ssrc = wanted.offer.ssrc or fallback_ssrc(wanted.channel_id, self._serial)
+        session = self._media_session(request.call_id, wanted, ssrc)
+        try:
+            port = await session.prepare()
+        except OSError as exc:
+            log.warning("channel %s: cannot open a media socket: %s", wanted.channel_id, exc)
+            return build_response(request, 500, to_tag=_tag())
+        answer = self._sdp_answer(wanted, session.local_ip, port, ssrc)
+        call = self._add_call(request, remote_tag, wanted, session, answer)
+        self._start_sending(call, wanted, ssrc)
+        return self._ok(request, call)
+
+    def _media_session(self, call_id: str, wanted: _Wanted, ssrc: str) -> MediaSession:
+        """The session that sends the live feed, or the history feed, toward the offer."""
+        channel_id, feed, faults = wanted.channel_id, wanted.feed, wanted.faults
+        return MediaSession(
+            call_id=call_id,
             channel_id=channel_id,
-            offer=offer,
-            local_ip=self._host.media_address(offer.ip),
+            offer=wanted.offer,
+            local_ip=self._host.media_address(wanted.offer.ip),
             rtp_ssrc=int(ssrc) if faults.rtp_ssrc is None else faults.rtp_ssrc,
             codec=self.settings.codec,
             attach=(lambda sink: self._attach(channel_id, sink)) if feed is None else feed.attach,
             on_end=self._ended,
             connect_retry_s=self._retry_s,
             accept_timeout_s=self._accept_timeout_s,
-            audio=device.profile.audio.ps_codec if feed is None else None,
+            audio=wanted.device.profile.audio.ps_codec if feed is None else None,
         )
-        try:
-            port = await session.prepare()
-        except OSError as exc:
-            log.warning("channel %s: cannot open a media socket: %s", channel_id, exc)
-            return build_response(request, 500, to_tag=_tag())
+
+    def _sdp_answer(self, wanted: _Wanted, ip: str, port: int, ssrc: str) -> bytes:
+        """The SDP of our 200: where we send from (or listen, for TCP) and with which SSRC."""
         answer = build_answer(
-            offer,
-            channel_id=channel_id,
-            ip=session.local_ip,
+            wanted.offer,
+            channel_id=wanted.channel_id,
+            ip=ip,
             port=port,
             ssrc=ssrc,
             settings=self.settings,
         )
+        return bytes(answer)
+
+    def _add_call(
+        self,
+        request: Request,
+        remote_tag: str,
+        wanted: _Wanted,
+        session: MediaSession,
+        answer: bytes,
+    ) -> Call:
+        """Record the accepted call, keyed by its dialog, with the answer for retransmissions."""
         call = Call(
             call_id=request.call_id,
-            remote_tag=key[1],
+            remote_tag=remote_tag,
             local_tag=_tag(),
-            device=device,
-            channel_id=channel_id,
+            device=wanted.device,
+            channel_id=wanted.channel_id,
             invite=request,
-            answer=bytes(answer),
+            answer=answer,
             sender=_subject_sender(request),
             session=session,
-            feed=feed,
+            feed=wanted.feed,
         )
-        self.calls[key] = call
-        if feed is not None:
-            feed.on_finished = lambda: self._host.spawn(self._send_file_end(call))
-        if not faults.no_media:
+        self.calls[(call.call_id, remote_tag)] = call
+        return call
+
+    def _start_sending(self, call: Call, wanted: _Wanted, ssrc: str) -> None:
+        """Start the stream once our 200 is out (unless a fault says not to) and log the call."""
+        if wanted.feed is not None:
+            wanted.feed.on_finished = lambda: self._host.spawn(self._send_file_end(call))
+        if not wanted.faults.no_media:
             # call_soon: the endpoint sends our 200 when this coroutine returns, before this runs
-            asyncio.get_running_loop().call_soon(session.start)
+            asyncio.get_running_loop().call_soon(call.session.start)
+        offer = wanted.offer
         log.info(
             "channel %s: INVITE accepted, ssrc %s, %s to %s:%d",
-            channel_id,
+            call.channel_id,
             ssrc,
             offer.mode.value,
             offer.ip,
             offer.port,
         )
-        return self._ok(request, call)
 
     def _ok(self, request: Request, call: Call) -> Response:
         return build_response(
