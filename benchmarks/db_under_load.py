@@ -8,7 +8,7 @@ thread to hand it over, several times per query. This times ``DirectoryService.g
 * **idle**: nothing else on the loop (the peer: what the read costs by itself);
 * **busy, 5 ms**: ``--busy-tasks`` tasks running callbacks of ``--callback-ms`` of pure
   Python back to back (as the receive path does), at CPython's default switch interval;
-* **busy, serve's**: the same at ``node.GIL_SWITCH_INTERVAL_S``, what ``serve`` sets.
+* **busy, serve's**: the same at ``node_tuning.GIL_SWITCH_INTERVAL_S``, what ``serve`` sets.
 
 Run: ``.venv/bin/python benchmarks/db_under_load.py``
 """
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:  # run as a script
 import uvloop  # noqa: E402
 
 from sightline.directory import DirectoryService  # noqa: E402
-from sightline.node import GIL_SWITCH_INTERVAL_S  # noqa: E402
+from sightline.node_tuning import GIL_SWITCH_INTERVAL_S  # noqa: E402
 from sightline.store import Database, default_sqlite_url, migrate  # noqa: E402
 
 CPYTHON_DEFAULT_S = 0.005

@@ -201,7 +201,7 @@ def hub_feed(push: bool = False) -> str:
 
 
 async def _receive(streams: int, first_port: int, push: bool) -> None:
-    from sightline.node import tune_gc_for_serving
+    from sightline.node_tuning import tune_gc_for_serving
 
     tune_gc_for_serving()  # as serve does at start-up (gc.freeze, young threshold 10,000)
     allocator = RtpPortAllocator(first_port, first_port + 2 * streams - 1, step=2)

@@ -7,7 +7,7 @@ What a platform holding many cameras at once does with their video, measured on 
   looped, only the RTP header rewritten per packet) sends K streams at 25 frames/s, spread
   evenly over each frame interval, to K UDP ports on 127.0.0.1;
 * a **receiver** process runs what ``sightline serve`` runs for a live stream, on uvloop
-  with serve's garbage-collector settings (``node.tune_gc_for_serving``) and the optional C
+  with serve's garbage-collector settings (``node_tuning.tune_gc_for_serving``) and the optional C
   extension ``_fastrtp`` when it is built (its RTP fast lane included), as ``serve`` does:
   ``UdpRtpReceiver`` (RTP parse → SSRC check → ``JitterBuffer`` → ``PsDemuxer``, RTCP port and
   receiver reports) → ``StreamHub`` → one viewer per stream packaging fMP4 (``Fmp4Packager``);

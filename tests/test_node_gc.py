@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sightline.node import GC_THRESHOLDS, tune_gc_for_serving
+from sightline.node_tuning import GC_THRESHOLDS, tune_gc_for_serving
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 
 from sightline.directory import DirectoryService
 from sightline.gb28181.manscdp import CatalogItem
-from sightline.node import GIL_SWITCH_INTERVAL_S, device_of, tune_gil_for_serving
+from sightline.node_media import device_of
+from sightline.node_tuning import GIL_SWITCH_INTERVAL_S, tune_gil_for_serving
 from sightline.store import Database
 from sightline.store.repositories.access import ChannelPlace
 from tests.access.fixtures import sqlite_db

@@ -251,7 +251,7 @@ class _Worker:
                 log_config=None,
                 lifespan="off",
                 access_log=False,
-                ws_per_message_deflate=False,  # as the main process (node._start_http)
+                ws_per_message_deflate=False,  # as the main process (node_http)
                 ws_max_size=config.ws_max_message,
                 ssl_certfile=config.tls_cert,
                 ssl_keyfile=config.tls_key,

@@ -89,7 +89,7 @@ class ApiContext:
     masked: MaskedStreams | None = None
     # Platform recording (issue 7): plans, status, group retention.
     recording: RecordingService | None = None
-    # Recordings of every source (issue 7): search, playback sessions, downloads. node.py
+    # Recordings of every source (issue 7): search, playback sessions, downloads. node_media.py
     # registers each RecordSource in ``record_sources`` (shared with ``playback``).
     record_sources: dict[RecordSourceName, RecordSource] | None = None
     playback: PlaybackSessions | None = None

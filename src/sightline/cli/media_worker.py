@@ -15,10 +15,9 @@ from sightline.cli.worker_process import run_worker
 from sightline.gb28181.live_channel import MediaWorkerConfig, decode
 from sightline.gb28181.packet_channel import MAX_PACKET, ChannelError
 from sightline.logs import setup_logging
+from sightline.node_tuning import GIL_SWITCH_INTERVAL_S
 
 __all__ = ["main"]
-
-_GIL_SWITCH_INTERVAL_S = 0.001  # node.GIL_SWITCH_INTERVAL_S (executor jobs, e.g. transcoding)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from sightline.media_worker import serve_media_worker  # after logging is set up
 
     run_worker(
-        serve_media_worker(config, control, relay), gil_switch_interval_s=_GIL_SWITCH_INTERVAL_S
+        serve_media_worker(config, control, relay), gil_switch_interval_s=GIL_SWITCH_INTERVAL_S
     )
     return 0
 

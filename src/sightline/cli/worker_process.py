@@ -1,9 +1,9 @@
 """What every worker process of ``serve`` does around its own loop (REGISTER and media workers).
 
-As the main process does (``node.tune_gc_for_serving``, not imported: it pulls in the whole
-node): what the imports built lives as long as the process, so it is frozen out of every
-collection, and the young generation is collected less often. Then the worker's coroutine
-runs on uvloop (asyncio where uvloop is not installed).
+As the main process does (``node_tuning.tune_gc_for_serving``, with its thresholds): what
+the imports built lives as long as the process, so it is frozen out of every collection, and
+the young generation is collected less often. Then the worker's coroutine runs on uvloop
+(asyncio where uvloop is not installed).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["GC_THRESHOLDS", "run_worker"]
+from sightline.node_tuning import GC_THRESHOLDS
 
-GC_THRESHOLDS = (10_000, 10, 10)  # the main process's node.GC_THRESHOLDS
+__all__ = ["run_worker"]
 
 
 def run_worker(
