@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import av
 import httpx
 import pytest
+import websockets
 
 from tests.e2e.server import parse_prometheus, start_sightline
 from tests.e2e.test_access_e2e import (
@@ -25,7 +26,7 @@ from tests.e2e.test_access_e2e import (
     _member,
     _watch_until_revoked,
 )
-from tests.e2e.test_live_e2e import _collect
+from tests.e2e.test_live_e2e import _collect, _send_huge
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +72,7 @@ def test_a_worker_plays_the_channel_and_the_main_process_relays_it(tmp_path: Pat
             frames = list(container.decode(video=0))
         assert len(frames) >= 30
         assert (frames[0].width, frames[0].height) == (640, 360)
+        _worker_refuses_hostile_input(urls["ws"], urls["http"])
 
         # RTSP is the main process's: the worker relays the stream it receives
         with av.open(
@@ -109,6 +111,40 @@ def test_a_worker_plays_the_channel_and_the_main_process_relays_it(tmp_path: Pat
         assert server.stop() == 0
     assert server.log_problems() == []
     assert "2 media workers serving live video" in server.log()
+
+
+def _worker_refuses_hostile_input(ws_url: str, http_url: str) -> None:
+    """A worker's port answers forged tokens, oversized messages and junk as serve's does."""
+    forged = ws_url.rsplit("token=", 1)[0] + "token=forged"
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        asyncio.run(_collect(forged, 1))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    forged_http = http_url.rsplit("token=", 1)[0] + "token=forged"
+    assert httpx.get(forged_http, timeout=10).status_code == 401
+    # a client message over the 64 KiB limit closes that socket (1009), nothing else
+    assert asyncio.run(_send_huge(ws_url, 64 * 1024 + 1)) == 1009
+    assert asyncio.run(_send_huge(ws_url, 1 << 20)) in (1009, 1006)
+    # the worker serves only media: the API and unknown paths are not there
+    origin = http_url.split("/api/", 1)[0]
+    assert httpx.get(f"{origin}/api/v1/devices", timeout=10).status_code == 404
+    assert httpx.get(f"{origin}/../../etc/passwd", timeout=10).status_code == 404
+    # a request line that is not HTTP gets 400 or a closed connection, and the worker lives
+    host, port = urlsplit(origin).hostname, urlsplit(origin).port
+    assert host is not None and port is not None
+    assert asyncio.run(_raw_request(host, port, b"\x16\x03\x01junk\r\n\r\n")) in (b"", b"400")
+    data, status = asyncio.run(_collect(ws_url, 3))
+    assert data and not [m for m in status if m.get("type") == "error"], status
+
+
+async def _raw_request(host: str, port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+        return line.split(b" ")[1] if line.startswith(b"HTTP/") else b""
+    finally:
+        writer.close()
 
 
 def test_a_revoked_grant_ends_a_view_a_worker_serves(tmp_path: Path) -> None:
