@@ -25,8 +25,6 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-import uvicorn
-
 from sightline.access.audit_events import AuditEvent
 from sightline.access.stream_tokens import (
     StreamClaims,
@@ -61,6 +59,7 @@ from sightline.gb28181.packet_channel import PacketChannel
 from sightline.media.hub import StreamHub, StreamKey
 from sightline.media.ports import RtpPortAllocator
 from sightline.media.unit_wire import encode_end, encode_unit
+from sightline.node_http import EmbeddedHttp
 
 __all__ = ["RemoteVerdicts", "serve_media_worker"]
 
@@ -68,14 +67,6 @@ log = logging.getLogger(__name__)
 
 _REPORT_S = 1.0
 _RELAY_HIGH_WATER = 4 * 1024 * 1024  # bytes queued towards the main process before waiting
-
-
-class _Embedded(uvicorn.Server):
-    """uvicorn without its own signal handling: the main process owns the worker's life."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
 
 
 class RemoteVerdicts:
@@ -169,7 +160,7 @@ class _Worker:
         self._relay_sock = relay
         self._relay_writer: asyncio.StreamWriter | None = None
         self._relays: dict[int, asyncio.Task[None]] = {}
-        self._server: _Embedded | None = None
+        self._http: EmbeddedHttp | None = None
         self.lag = LoopLag()
 
     # -- control ------------------------------------------------------------------------------
@@ -243,27 +234,15 @@ class _Worker:
             audit=_AuditForwarder(self.channel.send),
             admission=self.admit,
         )
-        self._server = _Embedded(
-            uvicorn.Config(
-                app,
-                host=config.http_host,
-                port=config.http_port,
-                log_config=None,
-                lifespan="off",
-                access_log=False,
-                ws_per_message_deflate=False,  # as the main process (node_http)
-                ws_max_size=config.ws_max_message,
-                ssl_certfile=config.tls_cert,
-                ssl_keyfile=config.tls_key,
-            )
+        self._http = EmbeddedHttp(
+            app,
+            host=config.http_host,
+            port=config.http_port,
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+            ws_max_message=config.ws_max_message,
         )
-        serving = asyncio.ensure_future(self._server.serve())
-        while not self._server.started:
-            if serving.done():
-                serving.result()
-                raise OSError(f"media worker HTTP did not start on port {config.http_port}")
-            await asyncio.sleep(0.01)
-        port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        _host, port = await self._http.start()
         self.channel.send(WorkerReady(port))
         reports = asyncio.ensure_future(self._report())
         lag = asyncio.ensure_future(self.lag.run())
@@ -272,9 +251,7 @@ class _Worker:
         finally:
             reports.cancel()
             lag.cancel()
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await serving
+            await self._http.stop()
             for task in list(self._relays.values()):
                 task.cancel()
             self.live.channel_lost()

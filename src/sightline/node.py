@@ -225,7 +225,7 @@ class Node:
         self._spawn(self.auth.access.follow_catalogs(self.bus))
 
     async def _start_http(self) -> None:
-        http = EmbeddedHttp(self.settings, create_app(self._api_context()))
+        http = EmbeddedHttp.for_settings(self.settings, create_app(self._api_context()))
         self.listening.https = http.https
         self._http = http
         self.listening.http = await http.start()

@@ -18,7 +18,8 @@ WS_MAX_MESSAGE = 64 * 1024  # bytes a WebSocket client may send in one message
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the node owns SIGINT/SIGTERM."""
+    """uvicorn without its own signal handling: the node owns SIGINT/SIGTERM (and the main
+    process a media worker's life)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -26,15 +27,26 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class EmbeddedHttp:
-    """The API app on ``http.host``:``http.port`` (HTTPS with ``http.tls_cert`` and key)."""
+    """An ASGI app served by uvicorn inside the running event loop: the node's API (see
+    ``for_settings``) or a media worker's media routes."""
 
-    def __init__(self, settings: Settings, app: FastAPI) -> None:
-        http = settings.http
-        self._where = f"{http.host}:{http.port}"
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str,
+        port: int,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        ws_max_message: int = WS_MAX_MESSAGE,
+    ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("HTTPS needs both http.tls_cert and http.tls_key")
+        self._where = f"{host}:{port}"
         config = uvicorn.Config(
             app,
-            host=http.host,
-            port=http.port,
+            host=host,
+            port=port,
             log_config=None,
             lifespan="off",
             access_log=False,
@@ -42,15 +54,25 @@ class EmbeddedHttp:
             # spend ~30 us of zlib per fragment per viewer for nothing, and keep a compressor
             # per connection. Clients only ever send control frames: no 16 MiB messages either.
             ws_per_message_deflate=False,
-            ws_max_size=WS_MAX_MESSAGE,
-            ssl_certfile=str(http.tls_cert) if http.tls_cert is not None else None,
-            ssl_keyfile=str(http.tls_key) if http.tls_key is not None else None,
+            ws_max_size=ws_max_message,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
         )
-        if (http.tls_cert is None) != (http.tls_key is None):
-            raise ConfigError("HTTPS needs both http.tls_cert and http.tls_key")
-        self.https = http.tls_cert is not None
+        self.https = tls_cert is not None
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, app: FastAPI) -> EmbeddedHttp:
+        """The API app on ``http.host``:``http.port`` (HTTPS with ``http.tls_cert`` and key)."""
+        http = settings.http
+        return cls(
+            app,
+            host=http.host,
+            port=http.port,
+            tls_cert=None if http.tls_cert is None else str(http.tls_cert),
+            tls_key=None if http.tls_key is None else str(http.tls_key),
+        )
 
     async def start(self) -> tuple[str, int]:
         """Serve; the address bound (OSError when uvicorn could not start)."""
