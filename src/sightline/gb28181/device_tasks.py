@@ -84,9 +84,9 @@ class BackgroundTasks:
         tasks = [*others, *self._tasks]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # gather, not suppress(CancelledError) around each await: that also swallowed the
+        # cancellation of the caller itself (a time limit on stopping was then ignored)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
