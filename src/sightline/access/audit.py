@@ -192,8 +192,7 @@ class AuditLog:
                 await asyncio.shield(self._task)
         except TimeoutError:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
             self._spill_queue()
         except Exception:
             log.exception("audit writer failed at shutdown")

@@ -13,7 +13,6 @@ the receiver check it came from this server, ``X-Sightline-Event`` names the eve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -71,8 +70,7 @@ class Notifier:
         """Stop delivering (queued webhooks are dropped)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def notify(

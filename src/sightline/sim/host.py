@@ -153,8 +153,7 @@ class SimHost:
         """Stop timers; unregister (Expires 0) what is registered, within ``timeout_s``."""
         if self._runner is not None:
             self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await asyncio.gather(self._runner, return_exceptions=True)
             self._runner = None
         await self.calls.close()
         if unregister:
