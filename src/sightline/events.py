@@ -50,7 +50,9 @@ class CatalogUpdated:
     """A device's channel list changed (query answer or catalog NOTIFY)."""
 
     device_id: str
-    channel_count: int
+    # the device's channels in the directory after an imported list; None after change
+    # events (ADD/DEL/UPDATE/ON/OFF), which are applied without counting again
+    channel_count: int | None
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class CatalogSync:
         """Apply catalog change events (ADD/DEL/UPDATE/ON/OFF)."""
         await self._ensure_stored(device_id)
         await self._directory.apply_catalog_events(device_id, items)
-        self._bus.publish(CatalogUpdated(device_id, len(items)))
+        self._bus.publish(CatalogUpdated(device_id, None))
 
     async def _ensure_stored(self, device_id: str) -> None:
         # The device row must exist before its channels.  Flushing the whole queue for every
