@@ -256,12 +256,14 @@ class DeviceManager:
         """``endpoint.on("MESSAGE", ...)``: answer at once; act on the body."""
         return self._inbox.handle_message(incoming)
 
-    def keepalive_fast(self, request: LiteRequest, peer: Peer) -> LiteAnswer | None:
+    @property
+    def keepalive_fast(self) -> Callable[[LiteRequest, Peer], LiteAnswer | None]:
         """``endpoint.on_fast("MESSAGE", ...)``: a plain keepalive of an online device from its
         known address, answered from the lite scan (most of what a fleet sends). Anything
         else (a 404, a moved device, a fault report, another MESSAGE) is left to
-        :meth:`handle_message`, with nothing changed."""
-        return self._inbox.keepalive_fast(request, peer)
+        :meth:`handle_message`, with nothing changed. The inbox's own method, so the
+        endpoint calls it with no call in between (it runs for every keepalive)."""
+        return self._inbox.keepalive_fast
 
     def handle_notify(self, incoming: IncomingRequest) -> Response:
         """``endpoint.on("NOTIFY", ...)``: subscription notifications (catalog, alarm)."""
