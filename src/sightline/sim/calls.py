@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from sightline.gb28181 import mansrtsp
 from sightline.gb28181.manscdp import Message
+from sightline.sim.call_requests import send_bye, send_file_end, steer
 from sightline.sim.device import DeviceState, SimDevice
 from sightline.sim.history import PlaybackClock, recordings
 from sightline.sim.history_feed import HistoryFeed
@@ -55,7 +56,6 @@ from sightline.sim.video_feed import VideoHub
 from sightline.sip.dialog import Dialog
 from sightline.sip.endpoint import IncomingRequest, SipEndpoint
 from sightline.sip.errors import SipError
-from sightline.sip.fields import Via
 from sightline.sip.message import Request, Response, build_response
 from sightline.sip.transport import Peer
 
@@ -300,7 +300,9 @@ class MediaCalls:
     def _start_sending(self, call: Call, wanted: _Wanted, ssrc: str) -> None:
         """Start the stream once our 200 is out (unless a fault says not to) and log the call."""
         if wanted.feed is not None:
-            wanted.feed.on_finished = lambda: self._host.spawn(self._send_file_end(call))
+            wanted.feed.on_finished = lambda: self._host.spawn(
+                send_file_end(self._host, call, lambda: self._dialog(call), self._serial)
+            )
         if not wanted.faults.no_media:
             # call_soon: the endpoint sends our 200 when this coroutine returns, before this runs
             asyncio.get_running_loop().call_soon(call.session.start)
@@ -371,20 +373,16 @@ class MediaCalls:
     def on_info(self, incoming: IncomingRequest) -> Response:
         """MANSRTSP in an INFO: pause, resume, seek, scale or teardown a history call."""
         request = incoming.request
-        try:
-            call = self.calls.get((request.call_id, request.from_.tag or ""))
-            mine = call is not None and request.to.tag == call.local_tag
-        except SipError:
-            return build_response(request, 400)
-        if call is None or not mine:
-            return build_response(request, 481)
+        call = self._call_of(request)
+        if isinstance(call, Response):
+            return call
         if call.feed is None:
             return build_response(request, 405, "Live Calls Take No MANSRTSP")
         try:
             command = mansrtsp.parse(request.body)
             if not isinstance(command, mansrtsp.MansrtspRequest):
                 raise mansrtsp.MansrtspError("a response where a request was expected")
-            _steer(call, command)
+            steer(call, command)
         except (mansrtsp.MansrtspError, ValueError) as exc:
             log.info("channel %s: bad MANSRTSP: %s", call.channel_id, exc)
             return build_response(request, 400, "Bad MANSRTSP", to_tag=call.local_tag)
@@ -396,30 +394,6 @@ class MediaCalls:
             headers=[("Content-Type", mansrtsp.CONTENT_TYPE)],
             body=bytes(answer),
         )
-
-    async def _send_file_end(self, call: Call) -> None:
-        notify = mansrtsp.end_of_file_notify(call.channel_id, self._serial)
-        try:
-            dialog = self._dialog(call)
-            endpoint, peer = await self._host.route(call.device)
-            message = dialog.create_request(
-                "MESSAGE",
-                via=Via("UDP", "0.0.0.0"),
-                body=self._host.manscdp_body(notify),
-                headers=[("Content-Type", "Application/MANSCDP+xml")],
-            )
-            message.headers.remove("Via")
-            answer = await endpoint.request(message, peer, timeout_s=5.0)
-            log.info(
-                "channel %s: end of file sent for call %s: %d",
-                call.channel_id,
-                call.call_id,
-                answer.status,
-            )
-        except (SipError, OSError) as exc:
-            log.info(
-                "channel %s: MediaStatus for %s failed: %s", call.channel_id, call.call_id, exc
-            )
 
     def _dialog(self, call: Call) -> Dialog:
         if call.dialog is None:
@@ -437,6 +411,14 @@ class MediaCalls:
     def on_bye(self, incoming: IncomingRequest) -> Response:
         """End a call: stop its stream and answer 200 (481 for an unknown dialog)."""
         request = incoming.request
+        call = self._call_of(request)
+        if isinstance(call, Response):
+            return call
+        call.session.stop(EndReason.BYE)
+        return build_response(request, 200)
+
+    def _call_of(self, request: Request) -> Call | Response:
+        """The call an in-dialog request belongs to, or 400 (bad tags) or 481 (no such call)."""
         try:
             call = self.calls.get((request.call_id, request.from_.tag or ""))
             mine = call is not None and request.to.tag == call.local_tag
@@ -444,8 +426,7 @@ class MediaCalls:
             return build_response(request, 400)
         if call is None or not mine:
             return build_response(request, 481)
-        call.session.stop(EndReason.BYE)
-        return build_response(request, 200)
+        return call
 
     def _ended(self, session: MediaSession, reason: EndReason) -> None:
         call = next((c for c in self.calls.values() if c.session is session), None)
@@ -453,20 +434,7 @@ class MediaCalls:
             return
         del self.calls[(call.call_id, call.remote_tag)]
         if reason in (EndReason.SOCKET, EndReason.REPLACED):
-            self._host.spawn(self._send_bye(call))
-
-    async def _send_bye(self, call: Call) -> None:
-        try:
-            dialog = self._dialog(call)
-            endpoint, peer = await self._host.route(call.device)
-            bye = dialog.create_request("BYE", via=Via("UDP", "0.0.0.0"))
-            bye.headers.remove("Via")  # the endpoint adds its own
-            answer = await endpoint.request(bye, peer, timeout_s=5.0)
-            log.info(
-                "channel %s: sent BYE for call %s: %d", call.channel_id, call.call_id, answer.status
-            )
-        except (SipError, OSError) as exc:
-            log.info("channel %s: BYE for call %s failed: %s", call.channel_id, call.call_id, exc)
+            self._host.spawn(send_bye(self._host, call, lambda: self._dialog(call)))
 
     # -- device life -----------------------------------------------------------------------
 
@@ -481,22 +449,6 @@ class MediaCalls:
         for call in list(self.calls.values()):
             call.session.stop(EndReason.SHUTDOWN)
         await self.hub.close()
-
-
-def _steer(call: Call, command: mansrtsp.MansrtspRequest) -> None:
-    feed = call.feed
-    assert feed is not None
-    if command.method is mansrtsp.Method.PAUSE:
-        feed.pause()
-    elif command.method is mansrtsp.Method.TEARDOWN:
-        call.session.stop(EndReason.BYE)
-    else:
-        if command.scale is not None:
-            feed.set_scale(command.scale)
-        if command.range is not None and command.range.start is not None:
-            feed.seek(command.range.start)
-        elif command.range is not None or command.scale is None:
-            feed.resume()
 
 
 def _tint(channel_id: str) -> int:
