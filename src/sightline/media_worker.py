@@ -160,7 +160,6 @@ class _Worker:
         self._relay_sock = relay
         self._relay_writer: asyncio.StreamWriter | None = None
         self._relays: dict[int, asyncio.Task[None]] = {}
-        self._http: EmbeddedHttp | None = None
         self.lag = LoopLag()
 
     # -- control ------------------------------------------------------------------------------
@@ -234,7 +233,7 @@ class _Worker:
             audit=_AuditForwarder(self.channel.send),
             admission=self.admit,
         )
-        self._http = EmbeddedHttp(
+        http = EmbeddedHttp(
             app,
             host=config.http_host,
             port=config.http_port,
@@ -242,7 +241,7 @@ class _Worker:
             tls_key=config.tls_key,
             ws_max_message=config.ws_max_message,
         )
-        _host, port = await self._http.start()
+        _host, port = await http.start()
         self.channel.send(WorkerReady(port))
         reports = asyncio.ensure_future(self._report())
         lag = asyncio.ensure_future(self.lag.run())
@@ -251,7 +250,7 @@ class _Worker:
         finally:
             reports.cancel()
             lag.cancel()
-            await self._http.stop()
+            await http.stop()
             for task in list(self._relays.values()):
                 task.cancel()
             self.live.channel_lost()

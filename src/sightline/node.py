@@ -33,7 +33,7 @@ from sightline.keys import GeneratedSecrets, load_or_create_secrets
 from sightline.media.hub import StreamSnapshot
 from sightline.node_access import access_housekeeping, start_access
 from sightline.node_http import WS_MAX_MESSAGE, EmbeddedHttp
-from sightline.node_media import NodeMedia, device_of
+from sightline.node_media import NodeMedia, build_media, device_of
 from sightline.node_sip import NodeSip
 from sightline.node_tuning import tune_gc_for_serving, tune_gil_for_serving
 from sightline.sip.endpoint import IncomingRequest
@@ -161,7 +161,7 @@ class Node:
             bus=self.bus,
             directory=self.directory,
         )
-        self.media = NodeMedia.build(
+        services = build_media(
             self.settings,
             server_key=self.secrets.server_key,
             database=self.database,
@@ -169,6 +169,7 @@ class Node:
             devices=sip.devices,
             locate=self._device_of,
         )
+        self.media = NodeMedia(self.settings, services)
         sip.route(self._media_message)
         self.sip = sip
         await sip.start(self.listening.sip)
@@ -249,7 +250,7 @@ class Node:
             database=self.database,
             web=self.settings.web,
             recording=media.recording,
-            record_sources=media.record_sources,
+            record_sources=built.record_sources,
             playback=built.playback,
             downloads=built.downloads,
             max_record_days=self.settings.playback.max_search_days,

@@ -85,6 +85,9 @@ class MediaServices:
     device_records: DeviceRecordSource
     playback: PlaybackSessions
     downloads: Downloads
+    # recordings of every source (issue 7): the device's here; the platform's registers
+    # itself when recording starts (NodeMedia.start_recording)
+    record_sources: dict[RecordSourceName, RecordSource]
 
 
 def build_media(
@@ -95,9 +98,8 @@ def build_media(
     endpoint: SipEndpoint,
     devices: DeviceManager,
     locate: Callable[[str], Awaitable[str | None]],
-    record_sources: dict[RecordSourceName, RecordSource],
 ) -> MediaServices:
-    """Build the media services; the device record source is added to ``record_sources``."""
+    """Build the media services, nothing listening or running yet."""
     media, playback = settings.media, settings.playback
     calls = MediaCalls(endpoint, devices.addressing, timeout_s=media.invite_timeout_s)
     calls.attach()  # BYE from devices, and re-ACK of retransmitted 2xx
@@ -126,7 +128,7 @@ def build_media(
         download_speed=playback.download_speed,
         max_pause_s=playback.max_pause_s,
     )
-    record_sources[RecordSourceName.DEVICE] = device_records
+    record_sources: dict[RecordSourceName, RecordSource] = {RecordSourceName.DEVICE: device_records}
     # a paused session sends nothing: its upstream watches for media loss itself
     playback_hub = StreamHub(
         grace_s=media.grace_s,
@@ -142,49 +144,20 @@ def build_media(
         max_running_per_owner=playback.max_downloads_per_user,
     )
     downloads.prepare()
-    return MediaServices(hub, live, tokens, masked, device_records, sessions, downloads)
+    return MediaServices(
+        hub, live, tokens, masked, device_records, sessions, downloads, record_sources
+    )
 
 
 class NodeMedia:
-    """The media side of one node, built by :meth:`build`; see the module docstring."""
+    """The media side of one node, over what :func:`build_media` made; see the module docstring."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        services: MediaServices,
-        record_sources: dict[RecordSourceName, RecordSource],
-    ) -> None:
+    def __init__(self, settings: Settings, services: MediaServices) -> None:
         self.settings = settings
         self.services = services
-        # recordings of every source (issue 7); the platform source registers itself here
-        self.record_sources = record_sources
         self.rtsp: RtspServer | None = None
         self.recording: RecordingService | None = None
         self.workers: MediaWorkers | None = None
-
-    @classmethod
-    def build(
-        cls,
-        settings: Settings,
-        *,
-        server_key: bytes,
-        database: Database,
-        endpoint: SipEndpoint,
-        devices: DeviceManager,
-        locate: Callable[[str], Awaitable[str | None]],
-    ) -> NodeMedia:
-        """The media services (:func:`build_media`), nothing listening or running yet."""
-        sources: dict[RecordSourceName, RecordSource] = {}
-        services = build_media(
-            settings,
-            server_key=server_key,
-            database=database,
-            endpoint=endpoint,
-            devices=devices,
-            locate=locate,
-            record_sources=sources,
-        )
-        return cls(settings, services, sources)
 
     async def start_rtsp(self, auth: AuthService | None) -> tuple[str, int] | None:
         """The RTSP server if ``media.rtsp_port`` is set; the address it listens on."""
@@ -215,7 +188,7 @@ class NodeMedia:
         store = RecordingStore(database)
         root = self.settings.data_dir / "recordings"
         # what was recorded stays searchable and playable even with recording switched off
-        self.record_sources[RecordSourceName.PLATFORM] = PlatformRecordSource(root, store)
+        self.services.record_sources[RecordSourceName.PLATFORM] = PlatformRecordSource(root, store)
         if not options.enabled:
             return
         live = self.services.live
